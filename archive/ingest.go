@@ -1,0 +1,474 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/dicom"
+)
+
+// Service is the archive. Store and Blobs are required.
+type Service struct {
+	Store  radmark.ArchiveStore
+	Blobs  radmark.BlobStore
+	Logger *slog.Logger
+	Now    func() time.Time
+	// MaxInstanceSize rejects larger objects (0: 4 GiB).
+	MaxInstanceSize int64
+	// VerifyPixelData decodes compressed frames at ingest, so a corrupt
+	// codestream is refused at the door rather than found by a viewer.
+	VerifyPixelData bool
+	// Decode decodes one compressed frame for verification; nil disables
+	// verification of compressed data.
+	Decode func(ts string, frame []byte, pi dicom.PixelInfo) error
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Service) maxSize() int64 {
+	if s.MaxInstanceSize > 0 {
+		return s.MaxInstanceSize
+	}
+	return 4 << 30
+}
+
+// Source is one object to ingest.
+type Source struct {
+	// Name identifies the source in results and logs (a path, "part 3").
+	Name string
+	Data io.ReaderAt
+	Size int64
+	// SHA256 is the hex digest of the bytes if the caller computed it while
+	// receiving them; otherwise Ingest computes it.
+	SHA256 string
+}
+
+// IngestOptions change how existing instances are treated.
+type IngestOptions struct {
+	// Overwrite replaces an instance stored with other bytes instead of
+	// refusing it as a conflict.
+	Overwrite bool
+	// StudyUID, if set, requires every instance to belong to that study
+	// (STOW-RS to /studies/{study}).
+	StudyUID radmark.UID
+}
+
+// Result is what happened to one source.
+type Result struct {
+	Name           string
+	SOPClassUID    radmark.UID
+	SOPInstanceUID radmark.UID
+	StudyUID       radmark.UID
+	SeriesUID      radmark.UID
+	TransferSyntax string
+	// Status is set when the instance is in the archive after the call.
+	Status radmark.PutStatus
+	// Err is a *radmark.Error saying why the source was refused.
+	Err error
+}
+
+type prepared struct {
+	res    *Result
+	record *radmark.InstanceRecord
+	key    string
+	// wrote reports that this ingest put the blob (so it may remove it
+	// if indexing fails).
+	wrote bool
+}
+
+// Ingest validates, stores and indexes sources. Each source succeeds or
+// fails on its own; the returned error is only for a failure of the store
+// itself. A source whose blob was stored but whose index row was not is
+// removed again, so nothing is ever half-stored.
+func (s *Service) Ingest(ctx context.Context, sources []Source, opts IngestOptions) ([]Result, error) {
+	results := make([]Result, len(sources))
+	preps := make([]*prepared, len(sources))
+	workers := runtime.GOMAXPROCS(0) * 2
+	if workers > len(sources) {
+		workers = len(sources)
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i].Name = sources[i].Name
+				p, err := s.prepare(ctx, sources[i], &results[i], opts)
+				if err != nil {
+					results[i].Err = err
+					continue
+				}
+				preps[i] = p
+			}
+		}()
+	}
+	for i := range sources {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	var records []*radmark.InstanceRecord
+	var indexed []*prepared
+	for _, p := range preps {
+		if p != nil && p.record != nil {
+			records = append(records, p.record)
+			indexed = append(indexed, p)
+		}
+	}
+	if len(records) == 0 {
+		return results, nil
+	}
+	puts, err := s.Store.PutInstances(ctx, records, radmark.PutOptions{Overwrite: opts.Overwrite})
+	if err != nil {
+		for _, p := range indexed {
+			s.discardBlob(ctx, p)
+			p.res.Err = radmark.WrapError(radmark.EUNAVAILABLE, err, "the archive index is unavailable")
+		}
+		return results, fmt.Errorf("index instances: %w", err)
+	}
+	for i, put := range puts {
+		p := indexed[i]
+		if put.Err != nil {
+			p.res.Err = put.Err
+			s.discardBlob(ctx, p)
+			continue
+		}
+		p.res.Status = put.Status
+		if put.Status == radmark.PutReplaced && put.PreviousBlobKey != "" && put.PreviousBlobKey != p.key {
+			if err := s.Blobs.Delete(ctx, put.PreviousBlobKey); err != nil {
+				s.logger().Warn("delete replaced blob", "key", put.PreviousBlobKey, "err", err)
+			}
+		}
+	}
+	return results, nil
+}
+
+// discardBlob removes a blob this ingest wrote when its instance did not
+// get indexed, unless the index refers to it after all (a concurrent ingest
+// of the very same bytes).
+func (s *Service) discardBlob(ctx context.Context, p *prepared) {
+	if !p.wrote {
+		return
+	}
+	if inst, err := s.Store.Instance(ctx, p.record.Instance.SOPInstanceUID); err == nil && inst.BlobKey == p.key {
+		return
+	}
+	if err := s.Blobs.Delete(context.WithoutCancel(ctx), p.key); err != nil {
+		s.logger().Warn("delete unindexed blob", "key", p.key, "err", err)
+	}
+}
+
+// blobKey addresses an instance's bytes by their digest.
+func blobKey(sum string) string { return "dicom/" + sum[:2] + "/" + sum }
+
+func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts IngestOptions) (*prepared, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "ingest cancelled")
+	}
+	if src.Size > s.maxSize() {
+		return nil, radmark.Errorf(radmark.ETOOLARGE, "object of %d bytes exceeds the limit of %d bytes", src.Size, s.maxSize())
+	}
+	inst, ds, err := s.index(src)
+	if err != nil {
+		return nil, err
+	}
+	rec := inst
+	res.SOPClassUID = rec.Instance.SOPClassUID
+	res.SOPInstanceUID = rec.Instance.SOPInstanceUID
+	res.StudyUID = rec.Study.UID
+	res.SeriesUID = rec.Series.UID
+	res.TransferSyntax = string(rec.Instance.TransferSyntaxUID)
+	if opts.StudyUID != "" && rec.Study.UID != opts.StudyUID {
+		return nil, radmark.Errorf(radmark.ECONFLICT, "instance belongs to study %s, not to the study %s the request names", rec.Study.UID, opts.StudyUID)
+	}
+	if s.VerifyPixelData {
+		if err := s.verifyPixels(src, ds, rec); err != nil {
+			return nil, err
+		}
+	}
+	sum := src.SHA256
+	if sum == "" {
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(src.Data, 0, src.Size)); err != nil {
+			return nil, radmark.WrapError(radmark.EINTERNAL, err, "read object")
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	key := blobKey(sum)
+	rec.Instance.SHA256 = sum
+	rec.Instance.BlobKey = key
+	rec.Instance.Size = src.Size
+	p := &prepared{res: res, record: rec, key: key}
+
+	existing, err := s.Store.Instance(ctx, rec.Instance.SOPInstanceUID)
+	switch {
+	case err == nil && existing.SHA256 == sum:
+		res.Status = radmark.PutDuplicate
+		p.record = nil
+		return p, nil
+	case err == nil && !opts.Overwrite:
+		return nil, radmark.Errorf(radmark.ECONFLICT, "SOP instance %s is already stored with different content (sha256 %.12s, this one %.12s); send it with overwrite to replace it",
+			rec.Instance.SOPInstanceUID, existing.SHA256, sum)
+	case err != nil && radmark.ErrorCode(err) != radmark.ENOTFOUND:
+		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the archive index is unavailable")
+	}
+	if _, err := s.Blobs.Stat(ctx, key); err != nil {
+		if radmark.ErrorCode(err) != radmark.ENOTFOUND {
+			return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
+		}
+		info, err := s.Blobs.Put(ctx, key, io.NewSectionReader(src.Data, 0, src.Size), src.Size)
+		if err != nil {
+			return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
+		}
+		if info.SHA256 != "" && info.SHA256 != sum {
+			// The bytes changed under us (or the digest given was wrong):
+			// never index an object under a digest it does not have.
+			_ = s.Blobs.Delete(ctx, key)
+			return nil, radmark.Errorf(radmark.EINVALID, "content changed while storing (sha256 %s, expected %s)", info.SHA256, sum)
+		}
+		p.wrote = true
+	}
+	return p, nil
+}
+
+// parseErr turns a parser error into a client-facing domain error.
+func parseErr(err error) error {
+	switch {
+	case errors.Is(err, dicom.ErrUnsupportedTransferSyntax):
+		return radmark.WrapError(radmark.EUNSUPPORTED, err, err.Error())
+	default:
+		return radmark.WrapError(radmark.EINVALID, err, err.Error())
+	}
+}
+
+// index parses the object's header and builds its index record.
+func (s *Service) index(src Source) (*radmark.InstanceRecord, *dicom.Dataset, error) {
+	f, err := dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, dicom.ParseOptions{
+		SkipPixelData:     true,
+		BulkDataThreshold: 64 << 10,
+	})
+	if err != nil {
+		return nil, nil, parseErr(err)
+	}
+	ds := f.Dataset
+	uid := func(t dicom.Tag, name string) (radmark.UID, error) {
+		v := ds.String(t)
+		if v == "" {
+			return "", radmark.Errorf(radmark.EINVALID, "missing %s %s", name, t)
+		}
+		if !plausibleUID(v) {
+			return "", radmark.Errorf(radmark.EINVALID, "%s %q is not a valid UID", name, v)
+		}
+		return radmark.UID(v), nil
+	}
+	var rec radmark.InstanceRecord
+	if rec.Instance.SOPInstanceUID, err = uid(dicom.TagSOPInstanceUID, "SOPInstanceUID"); err != nil {
+		return nil, nil, err
+	}
+	if rec.Instance.SOPClassUID, err = uid(dicom.TagSOPClassUID, "SOPClassUID"); err != nil {
+		return nil, nil, err
+	}
+	if rec.Study.UID, err = uid(dicom.TagStudyInstanceUID, "StudyInstanceUID"); err != nil {
+		return nil, nil, err
+	}
+	if rec.Series.UID, err = uid(dicom.TagSeriesInstanceUID, "SeriesInstanceUID"); err != nil {
+		return nil, nil, err
+	}
+	if f.Meta != nil {
+		if m := f.Meta.String(dicom.TagMediaStorageSOPInstanceUID); m != "" && m != string(rec.Instance.SOPInstanceUID) {
+			// dcmtk and pydicom read such files; the dataset is what the
+			// instance is, so index it by the dataset's UID and say so.
+			s.logger().Warn("file meta and dataset disagree on the SOP Instance UID; the dataset's is used",
+				"source", src.Name, "meta", m, "dataset", rec.Instance.SOPInstanceUID)
+		}
+	}
+	if cs := ds.Charset(); cs.Unknown() != "" {
+		s.logger().Warn("unknown Specific Character Set; text read as UTF-8 or Latin-1", "source", src.Name, "term", cs.Unknown())
+	}
+	rec.Study.Patient = radmark.Patient{
+		ID:        ds.String(dicom.TagPatientID),
+		Issuer:    ds.String(dicom.TagIssuerOfPatientID),
+		Name:      personName(ds),
+		BirthDate: ds.String(dicom.TagPatientBirthDate),
+		Sex:       ds.String(dicom.TagPatientSex),
+	}
+	rec.Study.Date = ds.String(dicom.TagStudyDate)
+	rec.Study.Time = ds.String(dicom.TagStudyTime)
+	rec.Study.AccessionNumber = ds.String(dicom.TagAccessionNumber)
+	rec.Study.StudyID = ds.String(dicom.TagStudyID)
+	rec.Study.Description = ds.String(dicom.TagStudyDescription)
+	rec.Study.ReferringPhysicianName = strings.TrimRight(ds.String(dicom.TagReferringPhysicianName), "^= ")
+	rec.Study.Attributes = attributesJSON(ds, studyLevelTags)
+
+	rec.Series.StudyUID = rec.Study.UID
+	rec.Series.Modality = ds.String(dicom.TagModality)
+	rec.Series.Number = optionalInt(ds, dicom.TagSeriesNumber)
+	rec.Series.Description = ds.String(dicom.TagSeriesDescription)
+	rec.Series.BodyPartExamined = ds.String(dicom.TagBodyPartExamined)
+	rec.Series.PerformedStartDate = ds.String(dicom.TagPerformedProcedureStepStartDate)
+	rec.Series.PerformedStartTime = ds.String(dicom.TagPerformedProcedureStepStartTime)
+	rec.Series.Attributes = attributesJSON(ds, seriesLevelTags)
+
+	in := &rec.Instance
+	in.SeriesUID = rec.Series.UID
+	in.StudyUID = rec.Study.UID
+	in.InstanceNumber = optionalInt(ds, dicom.TagInstanceNumber)
+	in.TransferSyntaxUID = radmark.UID(f.TransferSyntax.UID)
+	in.Rows = ds.IntOr(dicom.TagRows, 0)
+	in.Columns = ds.IntOr(dicom.TagColumns, 0)
+	pixel, frames, err := locatePixels(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	in.Pixel = pixel
+	in.NumberOfFrames = frames
+	in.Metadata = instanceMetadata(ds)
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	in.CreatedAt = now().UTC()
+	return &rec, ds, nil
+}
+
+// personName is PatientName without the empty trailing components some
+// writers pad with ("DOE^JOHN^^^").
+func personName(ds *dicom.Dataset) string {
+	return strings.TrimRight(ds.String(dicom.TagPatientName), "^= ")
+}
+
+func optionalInt(ds *dicom.Dataset, t dicom.Tag) *int {
+	if v, ok := ds.Int(t); ok {
+		return &v
+	}
+	return nil
+}
+
+// plausibleUID accepts what real archives carry: digits and dots, at most
+// 64 characters. Components with leading zeros break PS3.5 9.1 but occur in
+// the field, and refusing them would refuse real studies.
+func plausibleUID(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// locatePixels checks the pixel data against the Image Pixel module and
+// records where every frame lies in the stored bytes.
+func locatePixels(f *dicom.File) (*radmark.PixelLocation, int, error) {
+	ds := f.Dataset
+	pi, err := ds.PixelInfo()
+	if errors.Is(err, dicom.ErrNoPixelData) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, radmark.WrapError(radmark.EINVALID, err, "invalid image pixel description: "+err.Error())
+	}
+	e := ds.Get(pi.PixelTag)
+	if e.Encapsulated != f.TransferSyntax.Encapsulated && pi.PixelTag == dicom.TagPixelData {
+		if e.Encapsulated {
+			return nil, 0, radmark.Errorf(radmark.EINVALID, "pixel data is encapsulated but the transfer syntax %s is not", f.TransferSyntax.Name)
+		}
+		return nil, 0, radmark.Errorf(radmark.EINVALID, "transfer syntax %s requires encapsulated pixel data", f.TransferSyntax.Name)
+	}
+	locs, err := dicom.LocateFrames(ds, e, pi)
+	if err != nil {
+		return nil, 0, radmark.WrapError(radmark.EINVALID, err, "pixel data: "+err.Error())
+	}
+	loc := &radmark.PixelLocation{
+		Tag:          uint32(pi.PixelTag),
+		Offset:       e.Offset,
+		Length:       int64(e.Length),
+		Encapsulated: e.Encapsulated,
+		Deflated:     f.TransferSyntax.Deflated,
+	}
+	if e.Encapsulated {
+		loc.Length = -1
+		loc.Frames = make([][]radmark.ByteRange, len(locs))
+		for i, l := range locs {
+			for _, r := range l.Ranges {
+				loc.Frames[i] = append(loc.Frames[i], radmark.ByteRange{Offset: r.Offset, Length: r.Length})
+			}
+		}
+	}
+	return loc, pi.NumberOfFrames, nil
+}
+
+// verifyPixels decodes the compressed frames of an instance so a corrupt
+// codestream is refused at ingest. Large multi-frame objects are sampled
+// (first and last frame) to keep ingest fast.
+func (s *Service) verifyPixels(src Source, ds *dicom.Dataset, rec *radmark.InstanceRecord) error {
+	px := rec.Instance.Pixel
+	if px == nil || !px.Encapsulated || s.Decode == nil {
+		return nil
+	}
+	ts := string(rec.Instance.TransferSyntaxUID)
+	pi, err := ds.PixelInfo()
+	if err != nil {
+		return nil
+	}
+	frames := []int{}
+	if int64(len(px.Frames))*int64(pi.Rows)*int64(pi.Columns) <= 64<<20 {
+		for i := range px.Frames {
+			frames = append(frames, i)
+		}
+	} else {
+		frames = append(frames, 0, len(px.Frames)-1)
+	}
+	for _, i := range frames {
+		data, err := readRanges(src.Data, px.Frames[i])
+		if err != nil {
+			return radmark.WrapError(radmark.EINVALID, err, "read frame "+strconv.Itoa(i+1))
+		}
+		if err := s.Decode(ts, data, pi); err != nil {
+			if radmark.ErrorCode(err) == radmark.EUNSUPPORTED {
+				// Stored as received; viewers with the codec can show it.
+				s.logger().Info("compressed pixel data not verifiable here", "source", src.Name, "transfer_syntax", ts, "err", err)
+				return nil
+			}
+			return radmark.WrapError(radmark.EINVALID, err, fmt.Sprintf("frame %d does not decode: %s", i+1, radmark.ErrorMessage(err)))
+		}
+	}
+	return nil
+}
+
+func readRanges(r io.ReaderAt, ranges []radmark.ByteRange) ([]byte, error) {
+	var n int64
+	for _, rg := range ranges {
+		n += rg.Length
+	}
+	out := make([]byte, 0, n)
+	for _, rg := range ranges {
+		start := len(out)
+		out = out[:start+int(rg.Length)]
+		if _, err := r.ReadAt(out[start:], rg.Offset); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/radmark/radmark/httpapi"
+)
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var st storageFlags
+	st.register(fs)
+	addr := fs.String("addr", envDefault("addr", "127.0.0.1:8080"), "address to listen on (port 0 picks a free port)")
+	cors := fs.String("cors", envDefault("cors", ""), "comma-separated origins allowed to call the API from browsers (* for any)")
+	maxUpload := fs.Int64("max-upload", int64(envInt("max-upload", 1<<30)), "largest STOW-RS request body in bytes")
+	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	db, blobs, err := openStorage(ctx, &st)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tmp := filepath.Join(st.data, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("create temp dir: %w", err)
+	}
+	srv := &httpapi.Server{
+		Archive:        newArchive(db, blobs, log),
+		Logger:         log,
+		MaxRequestBody: *maxUpload,
+		TempDir:        tmp,
+		Ready:          db.Ping,
+	}
+	if *cors != "" {
+		for _, o := range strings.Split(*cors, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				srv.CORSOrigins = append(srv.CORSOrigins, o)
+			}
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	// Tests and scripts read this line to find the port.
+	fmt.Fprintf(stdout, "radmark %s listening on http://%s\n", versionString(), ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "db", redact(st.db), "blobs", st.blobs)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// redact hides a password in a database URL for logging.
+func redact(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.Index(u[i+3:], "@"); j >= 0 {
+			cred := u[i+3 : i+3+j]
+			if k := strings.Index(cred, ":"); k >= 0 {
+				return u[:i+3] + cred[:k] + ":***" + u[i+3+j:]
+			}
+		}
+	}
+	return u
+}
+
+func envInt(name string, def int) int {
+	v := envDefault(name, "")
+	if v == "" {
+		return def
+	}
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil {
+		return def
+	}
+	return n
+}

@@ -1,0 +1,303 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/archive"
+)
+
+// Limits of STOW-RS handling.
+const (
+	defaultMaxRequestBody = 1 << 30
+	memorySpoolLimit      = 64 << 20  // parts up to this stay in memory
+	batchBytes            = 256 << 20 // ingest in batches of this many bytes...
+	batchParts            = 64        // ...or parts
+)
+
+// spooled is one received part, in memory or in a temporary file.
+type spooled struct {
+	src     archive.Source
+	file    *os.File
+	partErr error // the part was refused before ingest (size, media type)
+}
+
+func (sp *spooled) close() {
+	if sp.file != nil {
+		name := sp.file.Name()
+		_ = sp.file.Close()
+		_ = os.Remove(name)
+	}
+}
+
+// spool copies r (at most max bytes) into memory or a temporary file,
+// hashing it on the way.
+func spool(r io.Reader, max int64, tempDir string) (*spooled, error) {
+	h := sha256.New()
+	var mem bytes.Buffer
+	n, err := io.Copy(io.MultiWriter(&mem, h), io.LimitReader(r, memorySpoolLimit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n <= memorySpoolLimit {
+		if n > max {
+			return nil, radmark.Errorf(radmark.ETOOLARGE, "part of %d bytes exceeds the limit of %d bytes", n, max)
+		}
+		return &spooled{src: archive.Source{Data: bytes.NewReader(mem.Bytes()), Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}}, nil
+	}
+	f, err := os.CreateTemp(tempDir, "radmark-stow-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool upload: %w", err)
+	}
+	sp := &spooled{file: f}
+	if _, err := f.Write(mem.Bytes()); err != nil {
+		sp.close()
+		return nil, fmt.Errorf("spool upload: %w", err)
+	}
+	mem = bytes.Buffer{}
+	m, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, max-n+1))
+	if err != nil {
+		sp.close()
+		return nil, err
+	}
+	if n+m > max {
+		sp.close()
+		return nil, radmark.Errorf(radmark.ETOOLARGE, "part exceeds the limit of %d bytes", max)
+	}
+	sp.src = archive.Source{Data: f, Size: n + m, SHA256: hex.EncodeToString(h.Sum(nil))}
+	return sp, nil
+}
+
+var _ hash.Hash = sha256.New()
+
+// stowBoundary checks a STOW-RS Content-Type and returns the multipart
+// boundary (PS3.18 10.5.1.1: multipart/related; type="application/dicom").
+func stowBoundary(contentType string) (string, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", radmark.Errorf(radmark.EUNSUPPORTED, "Content-Type %q does not parse: %v", contentType, err)
+	}
+	if mt != "multipart/related" {
+		return "", radmark.Errorf(radmark.EUNSUPPORTED, `STOW-RS takes multipart/related; type="application/dicom", not %s`, mt)
+	}
+	if t := params["type"]; t != "" && !strings.EqualFold(t, "application/dicom") {
+		return "", radmark.Errorf(radmark.EUNSUPPORTED, "STOW-RS of %s is not supported; send application/dicom parts", t)
+	}
+	if params["boundary"] == "" {
+		return "", radmark.Errorf(radmark.EINVALID, "Content-Type has no multipart boundary")
+	}
+	return params["boundary"], nil
+}
+
+// readParts reads the parts of a STOW-RS body, calling batch with groups
+// of spooled parts. Parts that are not application/dicom are reported as
+// failed parts rather than ending the request.
+func readParts(body io.Reader, boundary string, maxPart int64, tempDir string, batch func([]*spooled) error) (int, error) {
+	mr := multipart.NewReader(body, boundary)
+	var pending []*spooled
+	var pendingBytes int64
+	count := 0
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		err := batch(pending)
+		for _, sp := range pending {
+			sp.close()
+		}
+		pending, pendingBytes = nil, 0
+		return err
+	}
+	defer func() {
+		for _, sp := range pending {
+			sp.close()
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return count, err
+			}
+			if count == 0 {
+				return count, radmark.Errorf(radmark.EINVALID, "multipart body does not parse: %v", err)
+			}
+			return count, radmark.Errorf(radmark.EINVALID, "multipart body breaks after part %d: %v", count, err)
+		}
+		count++
+		name := fmt.Sprintf("part %d", count)
+		var sp *spooled
+		if ct := part.Header.Get("Content-Type"); ct != "" {
+			if mt, _, _ := mime.ParseMediaType(ct); !strings.EqualFold(mt, "application/dicom") {
+				sp = &spooled{partErr: radmark.Errorf(radmark.EUNSUPPORTED, "%s is %s, not application/dicom", name, mt)}
+				_, _ = io.Copy(io.Discard, part)
+			}
+		}
+		if sp == nil {
+			sp, err = spool(part, maxPart, tempDir)
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					return count, err
+				}
+				if radmark.ErrorCode(err) == radmark.ETOOLARGE {
+					sp = &spooled{partErr: err}
+					_, _ = io.Copy(io.Discard, part)
+				} else {
+					return count, radmark.Errorf(radmark.EINVALID, "%s cannot be read: %v", name, err)
+				}
+			}
+		}
+		sp.src.Name = name
+		pending = append(pending, sp)
+		pendingBytes += sp.src.Size
+		if len(pending) >= batchParts || pendingBytes >= batchBytes {
+			if err := flush(); err != nil {
+				return count, err
+			}
+		}
+	}
+	return count, flush()
+}
+
+// failureReason maps an ingest failure to a PS3.18/PS3.4 Failure Reason.
+func failureReason(err error) int {
+	switch radmark.ErrorCode(err) {
+	case radmark.EUNSUPPORTED:
+		return 0xC122 // transfer syntax (or media type) not supported
+	case radmark.ECONFLICT:
+		return 0x0111 // duplicate SOP instance with other content
+	case radmark.ETOOLARGE:
+		return 0xA700 // out of resources
+	case radmark.EINVALID:
+		return 0xC000 // cannot understand
+	}
+	return 0x0110 // processing failure
+}
+
+// stow answers STOW-RS: every application/dicom part is stored or refused
+// with a reason; 200 when all were stored, 202 when some were, 409 when
+// none were.
+func (s *Server) stow(w http.ResponseWriter, r *http.Request) {
+	study, _, _, err := pathUIDs(r)
+	if err != nil {
+		writeError(w, r, s.logger(), err)
+		return
+	}
+	if !acceptsJSON(parseAccept(r.Header.Get("Accept"))) {
+		writeError(w, r, s.logger(), errNotAcceptable{"STOW-RS answers with application/dicom+json"})
+		return
+	}
+	boundary, err := stowBoundary(r.Header.Get("Content-Type"))
+	if err != nil {
+		writeError(w, r, s.logger(), err)
+		return
+	}
+	maxBody := s.MaxRequestBody
+	if maxBody <= 0 {
+		maxBody = defaultMaxRequestBody
+	}
+	if r.ContentLength > maxBody {
+		writeError(w, r, s.logger(), radmark.Errorf(radmark.ETOOLARGE, "request body of %d bytes exceeds the limit of %d bytes; send fewer instances per request", r.ContentLength, maxBody))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	overwrite := r.URL.Query().Get("overwrite") == "true"
+	var results []archive.Result
+	_, err = readParts(body, boundary, maxBody, s.TempDir, func(batch []*spooled) error {
+		var sources []archive.Source
+		var idx []int
+		for _, sp := range batch {
+			if sp.partErr != nil {
+				results = append(results, archive.Result{Name: sp.src.Name, Err: sp.partErr})
+				continue
+			}
+			idx = append(idx, len(results))
+			results = append(results, archive.Result{})
+			sources = append(sources, sp.src)
+		}
+		if len(sources) == 0 {
+			return nil
+		}
+		res, err := s.Archive.Ingest(r.Context(), sources, archive.IngestOptions{StudyUID: study, Overwrite: overwrite})
+		for i, rr := range res {
+			results[idx[i]] = rr
+		}
+		return err
+	})
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = radmark.Errorf(radmark.ETOOLARGE, "request body exceeds the limit of %d bytes (%d instances before the limit were processed); send fewer instances per request", maxBody, len(results))
+		}
+		writeError(w, r, s.logger(), err)
+		return
+	}
+	if len(results) == 0 {
+		writeError(w, r, s.logger(), radmark.Errorf(radmark.EINVALID, "the request holds no application/dicom parts"))
+		return
+	}
+	urls := archive.URLs{Base: baseURL(r)}
+	var ok, failed []string
+	for _, res := range results {
+		if res.Err != nil {
+			s.logger().Info("stow part refused", "request_id", RequestID(r.Context()), "part", res.Name, "sop_instance", res.SOPInstanceUID, "err", res.Err)
+			failed = append(failed, fmt.Sprintf(`{"00000902":{"vr":"LO","Value":[%s]},"00081150":%s,"00081155":%s,"00081197":{"vr":"US","Value":[%d]}}`,
+				jsonString(res.Name+": "+radmark.ErrorMessage(res.Err)), uidElement(res.SOPClassUID), uidElement(res.SOPInstanceUID), failureReason(res.Err)))
+			continue
+		}
+		note := ""
+		if res.Status == radmark.PutDuplicate {
+			// Not a standard reason: lets clients such as radmark ingest
+			// tell an identical re-send from a new instance.
+			note = `"00000902":{"vr":"LO","Value":["duplicate: identical instance already stored"]},`
+		}
+		ok = append(ok, fmt.Sprintf(`{%s"00081150":%s,"00081155":%s,"00081190":{"vr":"UR","Value":[%s]}}`,
+			note, uidElement(res.SOPClassUID), uidElement(res.SOPInstanceUID), jsonString(urls.Instance(res.StudyUID, res.SeriesUID, res.SOPInstanceUID))))
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	if study != "" {
+		fmt.Fprintf(&buf, `"00081190":{"vr":"UR","Value":[%s]},`, jsonString(urls.Study(study)))
+	}
+	fmt.Fprintf(&buf, `"00081198":{"vr":"SQ"%s},"00081199":{"vr":"SQ"%s}}`, seqValue(failed), seqValue(ok))
+	status := http.StatusOK
+	switch {
+	case len(ok) == 0:
+		status = http.StatusConflict
+	case len(failed) > 0:
+		status = http.StatusAccepted
+	}
+	w.Header().Set("Content-Type", "application/dicom+json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func seqValue(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return `,"Value":[` + strings.Join(items, ",") + `]`
+}
+
+func uidElement(u radmark.UID) string {
+	if u == "" {
+		return `{"vr":"UI"}`
+	}
+	return `{"vr":"UI","Value":[` + jsonString(string(u)) + `]}`
+}

@@ -1,0 +1,226 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/storetest"
+)
+
+func openAt(tb testing.TB, path string) *DB {
+	tb.Helper()
+	db, err := Open(tb.Context(), "sqlite://"+path)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func openTest(tb testing.TB) *DB {
+	return openAt(tb, filepath.Join(tb.TempDir(), "data", "index.db"))
+}
+
+func TestArchiveStore(t *testing.T) {
+	storetest.TestArchiveStore(t, func(t *testing.T) radmark.ArchiveStore { return openTest(t) })
+}
+
+// Two handles on one file stand for two processes: they share no pool, so
+// writers meet at SQLite's file lock (busy_timeout).
+func TestConcurrentHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	storetest.TestConcurrentPuts(t, openAt(t, path), openAt(t, path))
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	db, err := Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := storetest.Record("1.1", "1.1.1", "1.1.1.1", "v1")
+	if res, err := db.PutInstances(t.Context(), []*radmark.InstanceRecord{r}, radmark.PutOptions{}); err != nil || res[0].Err != nil {
+		t.Fatalf("PutInstances: %v %v", err, res)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Opening again also re-runs the migrations, which must be a no-op.
+	db = openAt(t, path)
+	in, err := db.Instance(t.Context(), "1.1.1.1")
+	if err != nil || in.SHA256 != r.Instance.SHA256 {
+		t.Fatalf("after reopen: %v, %v", in, err)
+	}
+	storetest.CheckInvariants(t, db)
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	openAt(t, path)
+	// Concurrent opens (as by separate processes) of an existing file and
+	// of fresh ones.
+	paths := []string{path, path}
+	for i := range 3 {
+		fresh := filepath.Join(t.TempDir(), fmt.Sprintf("fresh%d.db", i))
+		paths = append(paths, fresh, fresh, fresh, fresh)
+	}
+	var wg sync.WaitGroup
+	for _, p := range paths {
+		wg.Go(func() { openAt(t, p) })
+	}
+	wg.Wait()
+	db := openAt(t, path)
+	var versions int
+	if err := db.read.QueryRow(`SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
+		t.Fatal(err)
+	}
+	if versions != 1 {
+		t.Errorf("%d migrations recorded, want 1", versions)
+	}
+}
+
+func TestConnectionSettings(t *testing.T) {
+	db := openTest(t)
+	for _, c := range []struct {
+		pool   string
+		pragma string
+		want   string
+	}{
+		{"write", "journal_mode", "wal"},
+		{"write", "synchronous", "2"}, // FULL
+		{"write", "foreign_keys", "1"},
+		{"write", "busy_timeout", "10000"},
+		{"read", "synchronous", "2"},
+		{"read", "query_only", "1"},
+		{"read", "busy_timeout", "10000"},
+		{"read", "foreign_keys", "1"},
+	} {
+		pool := db.write
+		if c.pool == "read" {
+			pool = db.read
+		}
+		var got string
+		if err := pool.QueryRow("PRAGMA " + c.pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s pool: PRAGMA %s = %s, want %s", c.pool, c.pragma, got, c.want)
+		}
+	}
+	if n := db.write.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("write pool allows %d connections, want 1", n)
+	}
+}
+
+func TestOpenDSN(t *testing.T) {
+	t.Run("relative path and missing directories", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		db, err := Open(t.Context(), "sqlite://var/lib/radmark/index.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := os.Stat("var/lib/radmark/index.db"); err != nil {
+			t.Error(err)
+		}
+		if err := db.Ping(t.Context()); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("absolute path", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "a", "b.db")
+		db, err := Open(t.Context(), "sqlite://"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Error(err)
+		}
+	})
+	for _, dsn := range []string{"", "index.db", "postgres://x/y", "sqlite://", "sqlite://:memory:", "sqlite://a.db?_pragma=x", "sqlite://file:a.db"} {
+		t.Run("invalid "+dsn, func(t *testing.T) {
+			db, err := Open(t.Context(), dsn)
+			if err == nil {
+				db.Close()
+			}
+			if radmark.ErrorCode(err) != radmark.EINVALID {
+				t.Errorf("Open(%q) = %v, want an invalid error", dsn, err)
+			}
+		})
+	}
+}
+
+func TestInjectedTime(t *testing.T) {
+	db := openTest(t)
+	at := time.Date(2031, 2, 3, 4, 5, 6, 789123456, time.FixedZone("X", 3600))
+	db.Now = func() time.Time { return at }
+	r := storetest.Record("1.1", "1.1.1", "1.1.1.1", "v1")
+	if _, err := db.PutInstances(t.Context(), []*radmark.InstanceRecord{r}, radmark.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := at.UTC().Truncate(time.Microsecond)
+	in, err := db.Instance(t.Context(), "1.1.1.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := db.FindStudies(t.Context(), radmark.Query{})
+	se, _ := db.FindSeries(t.Context(), radmark.Query{})
+	for name, got := range map[string]time.Time{"instance": in.CreatedAt, "study": st[0].UpdatedAt, "series": se[0].UpdatedAt} {
+		if !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("%s time = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// A record the database refuses must not stop the others in its batch.
+func TestFailingRecordFallsBack(t *testing.T) {
+	db := openTest(t)
+	if _, err := db.write.Exec(`CREATE TRIGGER poison BEFORE INSERT ON instance
+		WHEN NEW.sop_uid = 'POISON' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`); err != nil {
+		t.Fatal(err)
+	}
+	storetest.TestFailingRecord(t, db, "POISON")
+}
+
+func TestPatientsWithoutStudiesAreRemoved(t *testing.T) {
+	db := openTest(t)
+	storetest.TestPatientCleanup(t, db, func() int {
+		var n int
+		if err := db.read.QueryRow(`SELECT count(*) FROM patient`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	})
+}
+
+func TestPing(t *testing.T) {
+	db := openTest(t)
+	if err := db.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := db.Ping(ctx); err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("Ping with a cancelled context = %v", err)
+	}
+}
+
+func BenchmarkFindStudies(b *testing.B) {
+	storetest.BenchmarkFindStudies(b, func(tb testing.TB) radmark.ArchiveStore { return openTest(tb) })
+}
+
+func BenchmarkPutInstances(b *testing.B) {
+	storetest.BenchmarkPutInstances(b, func(tb testing.TB) radmark.ArchiveStore { return openTest(tb) })
+}
