@@ -445,7 +445,10 @@ func (s *Service) verifyPixels(src Source, ds *dicom.Dataset, rec *radmark.Insta
 		if err != nil {
 			return radmark.WrapError(radmark.EINVALID, err, "read frame "+strconv.Itoa(i+1))
 		}
-		if err := s.Decode(ts, data, pi); err != nil {
+		decodeSlots <- struct{}{}
+		err = s.Decode(ts, data, pi)
+		<-decodeSlots
+		if err != nil {
 			if radmark.ErrorCode(err) == radmark.EUNSUPPORTED {
 				// Stored as received; viewers with the codec can show it.
 				s.logger().Info("compressed pixel data not verifiable here", "source", src.Name, "transfer_syntax", ts, "err", err)

@@ -159,3 +159,39 @@ func TestFramesAndRendering(t *testing.T) {
 		t.Errorf("frame 2 of a single-frame image: %v", err)
 	}
 }
+
+// FuzzIndex feeds arbitrary bytes through everything ingest does before
+// touching storage: parsing, validation, pixel location, metadata and
+// attribute encoding. It must never panic.
+func FuzzIndex(f *testing.F) {
+	s, err := phantom.Generate(phantom.CTSmall())
+	if err != nil {
+		f.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := dicom.WriteFile(&buf, s.Instances[1], dicom.WriteOptions{}); err != nil {
+		f.Fatal(err)
+	}
+	src := Source{Data: bytes.NewReader(buf.Bytes()), Size: int64(buf.Len())}
+	b := make([]byte, src.Size)
+	_, _ = src.Data.ReadAt(b, 0)
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	f.Add([]byte("DICM"))
+	svc := &Service{}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rec, ds, err := svc.index(Source{Name: "fuzz", Data: bytes.NewReader(data), Size: int64(len(data))})
+		if err != nil {
+			if radmark.ErrorCode(err) == radmark.EINTERNAL {
+				t.Fatalf("internal error on input: %v", err)
+			}
+			return
+		}
+		if rec.Instance.SOPInstanceUID == "" || ds == nil {
+			t.Fatal("accepted an instance without a SOP Instance UID")
+		}
+		if _, err := DecodeMetadata(rec.Instance.Metadata, "http://x/"); err != nil {
+			t.Fatalf("metadata does not decode: %v", err)
+		}
+	})
+}

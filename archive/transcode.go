@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -61,7 +62,7 @@ func (s *Service) Encoded(ctx context.Context, in *radmark.Instance, ts string) 
 			pm := pi.PhotometricInterpretation
 			for i, loc := range locs {
 				data := fragmentBytes(e, loc)
-				fr, err := dicom.DecodeFrame(stored, pi, data, 0)
+				fr, err := decodeLimited(stored, pi, data)
 				if err != nil {
 					return nil, "", fmt.Errorf("decode frame %d of %s: %w", i+1, in.SOPInstanceUID, err)
 				}
@@ -143,7 +144,7 @@ func (s *Service) decodedFrame(ctx context.Context, in *radmark.Instance, n int)
 	if !in.Pixel.Encapsulated {
 		ts = dicom.ExplicitVRLittleEndian // RawFrame made it little endian
 	}
-	fr, err := dicom.DecodeFrame(ts, pi, raw, 0)
+	fr, err := decodeLimited(ts, pi, raw)
 	if err != nil {
 		if radmark.ErrorCode(err) == radmark.EUNSUPPORTED {
 			return nil, nil, err
@@ -230,4 +231,15 @@ func (s *Service) BulkData(ctx context.Context, in *radmark.Instance, path strin
 		ds = e.Items[idx]
 	}
 	return nil, radmark.Errorf(radmark.EINVALID, "bulk data path %q is incomplete", path)
+}
+
+// decodeSlots bounds concurrent frame decoding to the CPUs: a decode is
+// CPU-bound, and a cgo codec (CharLS on a hostile stream) cannot be
+// interrupted, so an unbounded number of them could starve the server.
+var decodeSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+func decodeLimited(ts string, pi dicom.PixelInfo, data []byte) (*codec.Frame, error) {
+	decodeSlots <- struct{}{}
+	defer func() { <-decodeSlots }()
+	return dicom.DecodeFrame(ts, pi, data, 0)
 }

@@ -49,3 +49,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
+
+func errNotFound(path string) error {
+	return radmark.Errorf(radmark.ENOTFOUND, "nothing at %s", path)
+}

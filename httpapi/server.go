@@ -34,6 +34,8 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// UI serves everything outside the API (the embedded web app).
 	UI http.Handler
+	// Version is shown on the home page.
+	Version string
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -54,6 +56,8 @@ func (s *Server) Handler() http.Handler {
 	s.dicomwebRoutes(mux)
 	if s.UI != nil {
 		mux.Handle("GET /", s.UI)
+	} else {
+		mux.HandleFunc("GET /", s.home)
 	}
 	return s.middleware(mux)
 }

@@ -21,8 +21,8 @@ import (
 // Limits of STOW-RS handling.
 const (
 	defaultMaxRequestBody = 1 << 30
-	memorySpoolLimit      = 64 << 20  // parts up to this stay in memory
-	batchBytes            = 256 << 20 // ingest in batches of this many bytes...
+	memorySpoolLimit      = 16 << 20  // parts up to this stay in memory
+	batchBytes            = 128 << 20 // ingest in batches of this many bytes...
 	batchParts            = 64        // ...or parts
 )
 

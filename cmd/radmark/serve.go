@@ -48,6 +48,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxRequestBody: *maxUpload,
 		TempDir:        tmp,
 		Ready:          db.Ping,
+		Version:        versionString(),
 	}
 	if *cors != "" {
 		for _, o := range strings.Split(*cors, ",") {
