@@ -88,15 +88,6 @@ func (ds *Dataset) Charset() *Charset {
 	return ds.charset
 }
 
-// resolveCharset sets ds's character set from its own (0008,0005), or
-// inherits parent's.
-func (ds *Dataset) resolveCharset(parent *Charset) {
-	ds.charset = parent
-	if e := ds.Get(TagSpecificCharacterSet); e != nil && e.Value != nil {
-		ds.charset = ParseCharset(splitValues(asciiTrim(string(e.Value))))
-	}
-}
-
 // Put adds or replaces an element, keeping tags in ascending order.
 func (ds *Dataset) Put(e Element) {
 	i := sort.Search(len(ds.Elements), func(i int) bool { return ds.Elements[i].Tag >= e.Tag })
@@ -212,7 +203,7 @@ func (ds *Dataset) Items(t Tag) []*Dataset {
 // Strings decodes the element's text values with cs, splits multiple values
 // and trims the padding the VR allows.
 func (e *Element) Strings(cs *Charset) []string {
-	if e.Value == nil || len(e.Value) == 0 {
+	if len(e.Value) == 0 {
 		return nil
 	}
 	var s string

@@ -194,11 +194,8 @@ func (p *parser) readPreambleAndMeta(f *File) error {
 	if err == nil && string(head[128:132]) == "DICM" {
 		f.Preamble = true
 		_, _ = p.src.next(132)
-	} else {
-		head, err = p.src.peek(8)
-		if err != nil {
-			return &ParseError{Err: fmt.Errorf("%w: only %d bytes", ErrNotDICOM, p.src.remaining())}
-		}
+	} else if _, err := p.src.peek(8); err != nil {
+		return &ParseError{Err: fmt.Errorf("%w: only %d bytes", ErrNotDICOM, p.src.remaining())}
 	}
 	head, err = p.src.peek(8)
 	if err != nil {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -412,14 +411,9 @@ func (s *Server) bulkdata(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.logger(), err)
 		return
 	}
-	multipartWanted := true
-	for _, rg := range parseAccept(r.Header.Get("Accept")) {
-		if rg.mediaType == "application/octet-stream" {
-			multipartWanted = false
-		}
-		break
-	}
-	if !multipartWanted {
+	// A single octet-stream body when that is what the client prefers,
+	// else the multipart/related form PS3.18 defines.
+	if ranges := parseAccept(r.Header.Get("Accept")); ranges[0].mediaType == "application/octet-stream" {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = w.Write(value)
 		return
@@ -434,5 +428,3 @@ func (s *Server) bulkdata(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = mw.Close()
 }
-
-var errNoFrames = errors.New("no frames")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -78,8 +77,6 @@ func spool(r io.Reader, max int64, tempDir string) (*spooled, error) {
 	sp.src = archive.Source{Data: f, Size: n + m, SHA256: hex.EncodeToString(h.Sum(nil))}
 	return sp, nil
 }
-
-var _ hash.Hash = sha256.New()
 
 // stowBoundary checks a STOW-RS Content-Type and returns the multipart
 // boundary (PS3.18 10.5.1.1: multipart/related; type="application/dicom").
