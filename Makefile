@@ -30,7 +30,7 @@ run: build
 		$(BIN) ingest --quiet --data $(DATA) "$(SHARED)/ct/tcia_lung-pet-ct-dx_A0002_chest-8mm"; fi
 	$(BIN) serve --data $(DATA) --addr $(ADDR)
 
-test: deps build test-go
+test: deps build lint test-go
 
 test-go:
 	$(GO) vet ./...

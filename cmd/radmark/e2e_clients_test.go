@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -138,6 +139,24 @@ func TestIngestCLI(t *testing.T) {
 	}
 	if r, _ := get(t, srv.URL+"/healthz", ""); r.StatusCode != http.StatusOK {
 		t.Errorf("server unhealthy after the corpus: %d", r.StatusCode)
+	}
+	// A .zip of a series is read entry by entry.
+	zipPath := filepath.Join(t.TempDir(), "lung.zip")
+	zf, err := os.Create(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(zf)
+	slices, _ := filepath.Glob(filepath.Join(data, lungCT, "*.dcm"))
+	for _, p := range slices {
+		w, _ := zw.Create("study/" + filepath.Base(p))
+		b, _ := os.ReadFile(p)
+		_, _ = w.Write(b)
+	}
+	_ = zw.Close()
+	_ = zf.Close()
+	if out, _, code := runCLI(t, "ingest", "--quiet", "--data", t.TempDir(), zipPath); code != 0 || !strings.HasPrefix(out, "stored 30,") {
+		t.Errorf("zip ingest: %d %s", code, out)
 	}
 	// Ingesting again changes nothing: every stored instance is a duplicate.
 	again, _, _ := runCLI(t, "ingest", "--quiet", "--server", srv.URL, filepath.Join(data, lungCT))
