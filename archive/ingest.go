@@ -32,6 +32,8 @@ type Service struct {
 	// Decode decodes one compressed frame for verification; nil disables
 	// verification of compressed data.
 	Decode func(ts string, frame []byte, pi dicom.PixelInfo) error
+
+	commit committer
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -137,7 +139,7 @@ func (s *Service) Ingest(ctx context.Context, sources []Source, opts IngestOptio
 	if len(records) == 0 {
 		return results, nil
 	}
-	puts, err := s.Store.PutInstances(ctx, records, radmark.PutOptions{Overwrite: opts.Overwrite})
+	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: opts.Overwrite})
 	if err != nil {
 		for _, p := range indexed {
 			s.discardBlob(ctx, p)
@@ -175,6 +177,12 @@ func (s *Service) discardBlob(ctx context.Context, p *prepared) {
 	if err := s.Blobs.Delete(context.WithoutCancel(ctx), p.key); err != nil {
 		s.logger().Warn("delete unindexed blob", "key", p.key, "err", err)
 	}
+}
+
+// digestPutter is a blob store that can take a digest computed while the
+// bytes were received instead of hashing them again.
+type digestPutter interface {
+	PutWithDigest(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string) (radmark.BlobInfo, error)
 }
 
 // blobKey addresses an instance's bytes by their digest.
@@ -235,7 +243,13 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 		if radmark.ErrorCode(err) != radmark.ENOTFOUND {
 			return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
 		}
-		info, err := s.Blobs.Put(ctx, key, io.NewSectionReader(src.Data, 0, src.Size), src.Size)
+		var info radmark.BlobInfo
+		body := io.NewSectionReader(src.Data, 0, src.Size)
+		if dp, ok := s.Blobs.(digestPutter); ok {
+			info, err = dp.PutWithDigest(ctx, key, body, src.Size, sum)
+		} else {
+			info, err = s.Blobs.Put(ctx, key, body, src.Size)
+		}
 		if err != nil {
 			return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
 		}

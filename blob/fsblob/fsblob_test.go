@@ -3,6 +3,8 @@ package fsblob
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -524,4 +526,25 @@ func keyNamePrefix(key string) string {
 		n--
 	}
 	return strings.TrimSuffix(strconv.Quote(key[:n]), `"`)
+}
+
+func TestPutWithDigest(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("known body")
+	sum := sha256.Sum256(body)
+	hexSum := hex.EncodeToString(sum[:])
+	info, err := s.PutWithDigest(ctx, "a/b", bytes.NewReader(body), int64(len(body)), hexSum)
+	if err != nil || info.SHA256 != hexSum || info.Size != int64(len(body)) {
+		t.Fatalf("PutWithDigest = %+v, %v", info, err)
+	}
+	if _, err := s.PutWithDigest(ctx, "a/c", bytes.NewReader(body), -1, hexSum); radmark.ErrorCode(err) != radmark.EINVALID {
+		t.Errorf("unknown size: %v", err)
+	}
+	if _, err := s.PutWithDigest(ctx, "a/c", bytes.NewReader(body), 3, hexSum); radmark.ErrorCode(err) != radmark.EINVALID {
+		t.Errorf("size mismatch: %v", err)
+	}
 }

@@ -1,0 +1,107 @@
+package archive
+
+import (
+	"context"
+	"sync"
+
+	"github.com/radmark/radmark"
+)
+
+// Group commit. Every index transaction costs a durable commit (an fsync
+// of the database's log), and on SQLite commits are serialised behind one
+// writer. Uploaders often send one instance per request, several requests
+// at a time; committing each alone made concurrent uploads queue on the
+// writer. So requests that arrive while a commit is running are gathered
+// and indexed together in the next one: one transaction, one fsync.
+// Results are split back per request, and a failure of one record still
+// fails only that record (the store guarantees it).
+
+// maxGroup bounds how many records one group commit holds.
+const maxGroup = 512
+
+type indexJob struct {
+	ctx     context.Context
+	records []*radmark.InstanceRecord
+	opts    radmark.PutOptions
+	done    chan indexDone
+}
+
+type indexDone struct {
+	results []radmark.PutResult
+	err     error
+}
+
+type committer struct {
+	mu      sync.Mutex
+	pending []*indexJob
+	running bool
+}
+
+// putInstances indexes records, grouped with other callers' records that
+// are waiting at the same time.
+func (s *Service) putInstances(ctx context.Context, records []*radmark.InstanceRecord, opts radmark.PutOptions) ([]radmark.PutResult, error) {
+	job := &indexJob{ctx: ctx, records: records, opts: opts, done: make(chan indexDone, 1)}
+	c := &s.commit
+	c.mu.Lock()
+	c.pending = append(c.pending, job)
+	if !c.running {
+		c.running = true
+		go s.commitLoop()
+	}
+	c.mu.Unlock()
+	select {
+	case d := <-job.done:
+		return d.results, d.err
+	case <-ctx.Done():
+		// The commit may still happen; the caller's blobs stay consistent
+		// because discardBlob checks the index before deleting.
+		d := <-job.done
+		return d.results, d.err
+	}
+}
+
+// commitLoop commits pending jobs in groups until none is left.
+func (s *Service) commitLoop() {
+	c := &s.commit
+	for {
+		c.mu.Lock()
+		if len(c.pending) == 0 {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		// Take the first job, and every later job with the same options,
+		// up to maxGroup records.
+		first := c.pending[0]
+		group := []*indexJob{first}
+		n := len(first.records)
+		rest := c.pending[:0:0]
+		for _, j := range c.pending[1:] {
+			if j.opts == first.opts && n+len(j.records) <= maxGroup {
+				group = append(group, j)
+				n += len(j.records)
+			} else {
+				rest = append(rest, j)
+			}
+		}
+		c.pending = rest
+		c.mu.Unlock()
+
+		all := make([]*radmark.InstanceRecord, 0, n)
+		for _, j := range group {
+			all = append(all, j.records...)
+		}
+		// A group runs on behalf of several requests: it must not fail
+		// because the first of them went away.
+		results, err := s.Store.PutInstances(context.WithoutCancel(first.ctx), all, first.opts)
+		off := 0
+		for _, j := range group {
+			d := indexDone{err: err}
+			if err == nil {
+				d.results = results[off : off+len(j.records)]
+			}
+			off += len(j.records)
+			j.done <- d
+		}
+	}
+}
