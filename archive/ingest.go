@@ -227,18 +227,10 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 	rec.Instance.Size = src.Size
 	p := &prepared{res: res, record: rec, key: key}
 
-	existing, err := s.Store.Instance(ctx, rec.Instance.SOPInstanceUID)
-	switch {
-	case err == nil && existing.SHA256 == sum:
-		res.Status = radmark.PutDuplicate
-		p.record = nil
-		return p, nil
-	case err == nil && !opts.Overwrite:
-		return nil, radmark.Errorf(radmark.ECONFLICT, "SOP instance %s is already stored with different content (sha256 %.12s, this one %.12s); send it with overwrite to replace it",
-			rec.Instance.SOPInstanceUID, existing.SHA256, sum)
-	case err != nil && radmark.ErrorCode(err) != radmark.ENOTFOUND:
-		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the archive index is unavailable")
-	}
+	// No index look-up here: the index decides duplicate and conflict in
+	// its transaction anyway, and an existing blob with this digest means
+	// the bytes are stored already. A conflicting instance costs a blob
+	// write that discardBlob undoes; conflicts are rare, look-ups are not.
 	if _, err := s.Blobs.Stat(ctx, key); err != nil {
 		if radmark.ErrorCode(err) != radmark.ENOTFOUND {
 			return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
