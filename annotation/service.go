@@ -2,7 +2,6 @@ package annotation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -176,13 +175,4 @@ func (s *Service) Revision(ctx context.Context, op Op, id radmark.ID) (*radmark.
 		return nil, err
 	}
 	return r, nil
-}
-
-// headConflict reports whether err is a stale-head save, and the head.
-func headConflict(err error) (*radmark.HeadConflict, bool) {
-	var hc *radmark.HeadConflict
-	if errors.As(err, &hc) {
-		return hc, true
-	}
-	return nil, false
 }
