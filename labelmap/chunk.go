@@ -425,3 +425,22 @@ func putBuf(b *[]byte) {
 		bufPool.Put(b)
 	}
 }
+
+// EncodeRuns returns the run-length code of a slice (FORMAT.md: for each
+// run of one label, the label byte and the run's length − 1 as a uvarint)
+// without the chunk header and zstd. Clients that cannot run zstd (a
+// browser) send slices this way.
+func EncodeRuns(s []uint8) []byte { return appendRLE(nil, s) }
+
+// DecodeRuns expands run-length code into a columns×rows slice; the runs
+// must cover it exactly. Errors wrap ErrCorrupt.
+func DecodeRuns(runs []byte, columns, rows int) ([]uint8, error) {
+	if err := checkSliceShape(columns, rows); err != nil {
+		return nil, err
+	}
+	dst := make([]uint8, columns*rows)
+	if err := expandRLE(dst, runs); err != nil {
+		return nil, err
+	}
+	return dst, nil
+}

@@ -335,3 +335,21 @@ func TestEncode(t *testing.T) {
 		t.Errorf("inconsistent volume: %v", err)
 	}
 }
+
+func TestRunsRoundTrip(t *testing.T) {
+	s := make([]uint8, 12*7)
+	for i := 20; i < 40; i++ {
+		s[i] = 3
+	}
+	s[83] = 255
+	got, err := DecodeRuns(EncodeRuns(s), 12, 7)
+	if err != nil || string(got) != string(s) {
+		t.Fatalf("round trip: %v", err)
+	}
+	if _, err := DecodeRuns(EncodeRuns(s[:80]), 12, 7); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("short runs: %v", err)
+	}
+	if _, err := DecodeRuns([]byte{1, 0xFF}, 12, 7); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("bad varint: %v", err)
+	}
+}
