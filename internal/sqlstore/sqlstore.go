@@ -34,6 +34,17 @@
 // as read (a series indexed meanwhile under another study, an instance
 // changed); a mismatch aborts the batch, which is then run again, as it is
 // after a deadlock or serialization failure.
+//
+// Projects, annotations and the audit chain. The same Store implements
+// radmark.ProjectStore, radmark.AnnotationStore and radmark.AuditStore
+// (project.go, annotation.go, audit.go). Every mutation runs in one writing
+// transaction together with its audit events (mutate.go), so a change and
+// its record commit together or not at all. Writers of one object lock its
+// row (SELECT ... FOR NO KEY UPDATE on PostgreSQL) and compare what they
+// read: a stale annotation head or schema version is ECONFLICT, never a
+// lost update. The chain's head is one row (audit_head) that every append
+// locks last, just before commit, so appends from any number of
+// connections or replicas get contiguous seqs in commit order.
 package sqlstore
 
 import (
