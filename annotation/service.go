@@ -2,6 +2,7 @@ package annotation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -176,3 +177,5 @@ func (s *Service) Revision(ctx context.Context, op Op, id radmark.ID) (*radmark.
 	}
 	return r, nil
 }
+
+func asHeadConflict(err error, target **radmark.HeadConflict) bool { return errors.As(err, target) }

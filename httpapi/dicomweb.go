@@ -19,7 +19,9 @@ import (
 const dicomwebRoot = "/dicomweb"
 
 func (s *Server) dicomwebRoutes(mux *http.ServeMux) {
-	p := func(method, path string, h http.HandlerFunc) { mux.HandleFunc(method+" "+dicomwebRoot+path, h) }
+	p := func(method, path string, h http.HandlerFunc) {
+		mux.HandleFunc(method+" "+dicomwebRoot+path, s.auditedDICOMweb(h))
+	}
 	// STOW-RS
 	p("POST", "/studies", s.stow)
 	p("POST", "/studies/{study}", s.stow)

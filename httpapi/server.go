@@ -15,13 +15,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/archive"
+	"github.com/radmark/radmark/audit"
+	"github.com/radmark/radmark/ontology"
 )
 
 // Server holds what the HTTP layer needs.
 type Server struct {
 	Archive *archive.Service
-	Logger  *slog.Logger
+	// Annotations serves /api/v1; nil leaves the API out.
+	Annotations *annotation.Service
+	// Audit records DICOMweb requests on the audit chain; nil records none.
+	Audit *audit.Recorder
+	// Ontology is searched by /api/v1/ontology (default: the shipped one).
+	Ontology *ontology.Index
+	Logger   *slog.Logger
 	// CORSOrigins lists origins allowed to call the API from a browser;
 	// "*" allows any. Empty disables CORS.
 	CORSOrigins []string
@@ -54,6 +63,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.dicomwebRoutes(mux)
+	if s.Annotations != nil {
+		s.apiRoutesOn(mux, s.apiRoutes())
+	}
 	if s.UI != nil {
 		mux.Handle("GET /", s.UI)
 	} else {

@@ -2,6 +2,7 @@ package ontology
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -32,6 +33,17 @@ func (m Match) String() string {
 
 // MarshalText writes the match's name, for JSON.
 func (m Match) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads a match's name, so Go clients can decode results.
+func (m *Match) UnmarshalText(b []byte) error {
+	for i, n := range matchNames {
+		if n == string(b) {
+			*m = Match(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("ontology: unknown match kind %q", b)
+}
 
 // Result is one search hit.
 type Result struct {

@@ -1,18 +1,13 @@
 package postgres
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io/fs"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3"
 
 	"github.com/radmark/radmark"
@@ -20,53 +15,11 @@ import (
 	"github.com/radmark/radmark/storetest"
 )
 
-func serverURL() string {
-	if u := os.Getenv("RADMARK_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
+func serverURL() string { return testenv.PostgresURL() }
 
 // freshSchema creates an empty schema, dropped when the test ends, and
 // returns a URL whose connections use it.
-func freshSchema(tb testing.TB) string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, serverURL())
-	if err != nil {
-		testenv.Missing(tb, "PostgreSQL is not reachable at RADMARK_TEST_POSTGRES or 127.0.0.1:5432: "+err.Error())
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "radmark_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		// tb.Context() is already done when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, serverURL())
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(serverURL())
-	if err != nil {
-		tb.Fatalf("RADMARK_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func freshSchema(tb testing.TB) string { return testenv.PostgresSchema(tb) }
 
 func openURL(tb testing.TB, dsn string) *DB {
 	tb.Helper()

@@ -70,10 +70,7 @@ func auditVerifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer db.Close()
-	chain, ok := any(db).(radmark.AuditStore)
-	if !ok {
-		return fmt.Errorf("the database %s keeps no audit chain", st.db)
-	}
+	var chain radmark.AuditStore = db
 
 	v := radmark.NewAuditVerifier()
 	var broken *radmark.AuditBreak

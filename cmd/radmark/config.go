@@ -59,6 +59,9 @@ func (s *storageFlags) resolve() {
 // metaStore is what the commands need of a metadata store driver.
 type metaStore interface {
 	radmark.ArchiveStore
+	radmark.ProjectStore
+	radmark.AnnotationStore
+	radmark.AuditStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -107,5 +107,5 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(tally.rejected) > 0 {
 		return exitError(1)
 	}
-	return nil
+	return createDemoProject(ctx, db, stdout)
 }

@@ -40,6 +40,7 @@ Usage:
   radmark serve   [flags]            run the server (archive, DICOMweb, UI)
   radmark ingest  [flags] PATH...    store DICOM files, folders and .zip archives
   radmark demo    [flags]            generate phantom studies and store them
+  radmark audit verify [flags]       check the audit hash chain, report the first broken link
   radmark version                    print the version
 
 Run "radmark COMMAND -h" for a command's flags. Every flag can also be set
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = ingestCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "radmark %s\n", versionString())
 		return 0

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/radmark/radmark/annotation"
+	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/httpapi"
 )
 
@@ -42,8 +44,13 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return fmt.Errorf("create temp dir: %w", err)
 	}
+	arch := newArchive(db, blobs, log)
+	recorder := audit.NewRecorder(db, 0)
+	defer recorder.Close()
 	srv := &httpapi.Server{
-		Archive:        newArchive(db, blobs, log),
+		Archive:        arch,
+		Audit:          recorder,
+		Annotations:    &annotation.Service{Store: db, Blobs: blobs, Images: &annotation.ArchiveImages{Source: arch}},
 		Logger:         log,
 		MaxRequestBody: *maxUpload,
 		TempDir:        tmp,
