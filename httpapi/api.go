@@ -12,6 +12,7 @@ import (
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
+	"github.com/radmark/radmark/policy"
 )
 
 // apiRoot prefixes the REST API.
@@ -41,7 +42,12 @@ type apiRoute struct {
 	// Errors lists the error statuses the route may answer beyond 400
 	// and 500, each with a problem body.
 	Errors []int
-	Handle func(w http.ResponseWriter, r *http.Request) error
+	// Action is what the route does, for the policy; Project finds the
+	// project the request is about, for project-level actions (nil for
+	// site-level ones). Every route must say: a test enumerates them.
+	Action  policy.Action
+	Project func(r *http.Request) (radmark.ID, error)
+	Handle  func(w http.ResponseWriter, r *http.Request) error
 }
 
 // apiParam is a query parameter or request header.
