@@ -99,6 +99,14 @@ var (
 
 // apiRoutes is the /api/v1 route table.
 func (s *Server) apiRoutes() []apiRoute {
+	routes := s.annotationRoutes()
+	routes = append(routes, s.authRoutes()...)
+	return append(routes, s.workflowRoutes()...)
+}
+
+// annotationRoutes are the routes of projects, schemas, annotations,
+// images' geometry and the audit trail.
+func (s *Server) annotationRoutes() []apiRoute {
 	a := s.Annotations
 	etagHeader := apiParam{Name: "If-Match", Type: "string", Description: `the revision (or schema version) the change is based on, as "<id>"`}
 	return []apiRoute{
