@@ -118,8 +118,27 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 // other path under the API root.
 func (s *Server) apiRoutesOn(mux *http.ServeMux, routes []apiRoute) {
 	for _, rt := range routes {
-		h := rt.Handle
+		h, action, project := rt.Handle, rt.Action, rt.Project
 		mux.HandleFunc(rt.Method+" "+apiRoot+rt.Path, func(w http.ResponseWriter, r *http.Request) {
+			if action != "" && s.enforcing() {
+				if _, err := requireActor(r); err != nil {
+					s.recordDenial(r, nil, string(action), "", err)
+					s.writeProblem(w, r, err)
+					return
+				}
+				var id radmark.ID
+				if project != nil {
+					var err error
+					if id, err = project(r); err != nil {
+						s.writeProblem(w, r, err)
+						return
+					}
+				}
+				if err := s.authorize(r, action, id); err != nil {
+					s.writeProblem(w, r, err)
+					return
+				}
+			}
 			if err := h(w, r); err != nil {
 				s.writeProblem(w, r, err)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/labelmap"
 	"github.com/radmark/radmark/ontology"
+	"github.com/radmark/radmark/policy"
 	"github.com/radmark/radmark/volume"
 )
 
@@ -86,10 +87,9 @@ type (
 	}
 )
 
-// op is who acts in a request. Until accounts exist every caller is
-// "anonymous".
+// op is who acts in a request, for the audit trail.
 func op(r *http.Request) annotation.Op {
-	return annotation.Op{Actor: "anonymous", RequestID: RequestID(r.Context())}
+	return annotation.Op{Actor: ActorFrom(r.Context()).Name(), RequestID: RequestID(r.Context())}
 }
 
 var (
@@ -113,7 +113,7 @@ func (s *Server) annotationRoutes() []apiRoute {
 		{Method: "GET", Path: "/openapi.json", ID: "getOpenAPI", Tag: "meta", Summary: "This API's OpenAPI 3.1 document",
 			OK: 200, Response: map[string]any{}, Handle: s.openAPI},
 
-		{Method: "GET", Path: "/ontology", ID: "searchOntology", Tag: "ontology",
+		{Method: "GET", Path: "/ontology", ID: "searchOntology", Action: policy.OntologyRead, Tag: "ontology",
 			Summary: "Search coded concepts (SNOMED CT via DICOM CIDs, RadLex, ICD-10): prefix and word match, ranked",
 			Query: []apiParam{
 				{Name: "q", Type: "string", Description: "words or a code"},
@@ -123,15 +123,18 @@ func (s *Server) annotationRoutes() []apiRoute {
 			},
 			OK: 200, Response: ontologyResponse{}, Handle: s.searchOntology},
 
-		{Method: "GET", Path: "/projects", ID: "listProjects", Tag: "projects", Summary: "List projects",
+		{Method: "GET", Path: "/projects", ID: "listProjects", Action: policy.ProjectList, Tag: "projects", Summary: "List projects",
 			OK: 200, Response: []*radmark.Project{}, Handle: func(w http.ResponseWriter, r *http.Request) error {
 				ps, err := a.Projects(r.Context())
 				if err != nil {
 					return err
 				}
+				if ps, err = s.memberProjects(r, ps); err != nil {
+					return err
+				}
 				return writeJSON(w, 200, nonNil(ps))
 			}},
-		{Method: "POST", Path: "/projects", ID: "createProject", Tag: "projects", Summary: "Create a project (it has no label schema until one is put)",
+		{Method: "POST", Path: "/projects", ID: "createProject", Action: policy.ProjectCreate, Tag: "projects", Summary: "Create a project (it has no label schema until one is put)",
 			Body: createProjectRequest{}, OK: 201, Response: &radmark.Project{}, RespHeaders: []string{"Location"},
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
 				var req createProjectRequest
@@ -145,7 +148,7 @@ func (s *Server) annotationRoutes() []apiRoute {
 				w.Header().Set("Location", apiRoot+"/projects/"+string(p.ID))
 				return writeJSON(w, 201, p)
 			}},
-		{Method: "GET", Path: "/projects/{project}", ID: "getProject", Tag: "projects", Summary: "Get a project",
+		{Method: "GET", Path: "/projects/{project}", ID: "getProject", Action: policy.ProjectRead, Project: projectFromPath, Tag: "projects", Summary: "Get a project",
 			OK: 200, Response: &radmark.Project{}, Errors: errNotFoundStatus,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
 				p, err := a.Project(r.Context(), radmark.ID(r.PathValue("project")))
@@ -154,7 +157,7 @@ func (s *Server) annotationRoutes() []apiRoute {
 				}
 				return writeJSON(w, 200, p)
 			}},
-		{Method: "PATCH", Path: "/projects/{project}", ID: "updateProject", Tag: "projects", Summary: "Rename or re-describe a project",
+		{Method: "PATCH", Path: "/projects/{project}", ID: "updateProject", Action: policy.ProjectManage, Project: projectFromPath, Tag: "projects", Summary: "Rename or re-describe a project",
 			Body: updateProjectRequest{}, OK: 200, Response: &radmark.Project{}, Errors: errNotFoundStatus,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
 				var req updateProjectRequest
@@ -167,11 +170,11 @@ func (s *Server) annotationRoutes() []apiRoute {
 				}
 				return writeJSON(w, 200, p)
 			}},
-		{Method: "GET", Path: "/projects/{project}/schema", ID: "getSchema", Tag: "projects",
+		{Method: "GET", Path: "/projects/{project}/schema", ID: "getSchema", Action: policy.ProjectRead, Project: projectFromPath, Tag: "projects",
 			Summary: "The project's current label schema (ETag: its version)",
 			OK:      200, Response: &radmark.LabelSchema{}, RespHeaders: []string{"ETag"}, Errors: errNotFoundStatus,
 			Handle: func(w http.ResponseWriter, r *http.Request) error { return s.getSchema(w, r, 0) }},
-		{Method: "GET", Path: "/projects/{project}/schema/{version}", ID: "getSchemaVersion", Tag: "projects",
+		{Method: "GET", Path: "/projects/{project}/schema/{version}", ID: "getSchemaVersion", Action: policy.ProjectRead, Project: projectFromPath, Tag: "projects",
 			Summary: "One version of the project's label schema",
 			OK:      200, Response: &radmark.LabelSchema{}, RespHeaders: []string{"ETag"}, Errors: errNotFoundStatus,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
@@ -181,24 +184,36 @@ func (s *Server) annotationRoutes() []apiRoute {
 				}
 				return s.getSchema(w, r, v)
 			}},
-		{Method: "PUT", Path: "/projects/{project}/schema", ID: "putSchema", Tag: "projects",
+		{Method: "PUT", Path: "/projects/{project}/schema", ID: "putSchema", Action: policy.ProjectManage, Project: projectFromPath, Tag: "projects",
 			Summary: "Store the next version of the label schema; based on the current version (If-Match or baseVersion), else 409",
 			Headers: []apiParam{etagHeader}, Body: schemaRequest{}, OK: 201, Response: &radmark.LabelSchema{},
 			RespHeaders: []string{"ETag"}, Errors: errConflict, Handle: s.putSchema},
 
-		{Method: "GET", Path: "/annotation-sets", ID: "listAnnotationSets", Tag: "annotations", Summary: "List annotation sets",
+		{Method: "GET", Path: "/annotation-sets", ID: "listAnnotationSets", Action: policy.ProjectRead, Project: s.projectFromQuery("project"), Tag: "annotations", Summary: "List annotation sets",
 			Query: []apiParam{
 				{Name: "project", Type: "string"}, {Name: "study", Type: "string"}, {Name: "series", Type: "string"},
 				{Name: "reader", Type: "string"}, {Name: "limit", Type: "integer", Description: "default 100, at most 1000"},
 				{Name: "offset", Type: "integer"},
 			},
 			OK: 200, Response: []*radmark.AnnotationSet{}, Handle: s.listSets},
-		{Method: "POST", Path: "/annotation-sets", ID: "createAnnotationSet", Tag: "annotations",
+		{Method: "POST", Path: "/annotation-sets", ID: "createAnnotationSet", Action: policy.ProjectRead, Project: projectFromBody("projectId"), Tag: "annotations",
 			Summary: "Open an annotation set for a reader on a study (or one series of it)",
 			Body:    createSetRequest{}, OK: 201, Response: &radmark.AnnotationSet{}, RespHeaders: []string{"Location"}, Errors: errConflict,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
 				var req createSetRequest
 				if err := decodeJSON(w, r, maxJSONBody, &req); err != nil {
+					return err
+				}
+				// Readers open their own sets; opening one for someone
+				// else is assigning work.
+				need := policy.Annotate
+				if req.Reader != "" && req.Reader != ActorFrom(r.Context()).Name() {
+					need = policy.TaskAssign
+				}
+				if err := s.authorize(r, need, req.ProjectID); err != nil {
+					return err
+				}
+				if err := s.canSeeStudy(r, req.StudyUID); err != nil && radmark.ErrorCode(err) != radmark.ENOTFOUND {
 					return err
 				}
 				set, err := a.CreateSet(r.Context(), op(r), req.ProjectID, req.StudyUID, req.SeriesUID, req.Reader)
@@ -211,7 +226,7 @@ func (s *Server) annotationRoutes() []apiRoute {
 				w.Header().Set("Location", apiRoot+"/annotation-sets/"+string(set.ID))
 				return writeJSON(w, 201, set)
 			}},
-		{Method: "GET", Path: "/annotation-sets/{set}", ID: "getAnnotationSet", Tag: "annotations",
+		{Method: "GET", Path: "/annotation-sets/{set}", ID: "getAnnotationSet", Action: policy.ProjectRead, Project: s.projectOfSet, Tag: "annotations",
 			Summary: "Get an annotation set (ETag: its head revision)",
 			OK:      200, Response: &radmark.AnnotationSet{}, RespHeaders: []string{"ETag"}, Errors: errNotFoundStatus,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
@@ -219,15 +234,21 @@ func (s *Server) annotationRoutes() []apiRoute {
 				if err != nil {
 					return err
 				}
+				if err := s.checkSet(r, set, false); err != nil {
+					return err
+				}
 				if set.Head != "" {
 					w.Header().Set("ETag", etag(string(set.Head)))
 				}
 				return writeJSON(w, 200, set)
 			}},
-		{Method: "GET", Path: "/annotation-sets/{set}/revisions", ID: "listRevisions", Tag: "annotations",
+		{Method: "GET", Path: "/annotation-sets/{set}/revisions", ID: "listRevisions", Action: policy.ProjectRead, Project: s.projectOfSet, Tag: "annotations",
 			Summary: "A set's history, newest first (without content)",
 			OK:      200, Response: []*radmark.Revision{}, Errors: errNotFoundStatus,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
+				if err := s.checkSetID(r, radmark.ID(r.PathValue("set")), false); err != nil {
+					return err
+				}
 				revs, err := a.Revisions(r.Context(), radmark.ID(r.PathValue("set")))
 				if err != nil {
 					return err
@@ -237,20 +258,23 @@ func (s *Server) annotationRoutes() []apiRoute {
 				}
 				return writeJSON(w, 200, nonNil(revs))
 			}},
-		{Method: "POST", Path: "/annotation-sets/{set}/revisions", ID: "saveRevision", Tag: "annotations",
+		{Method: "POST", Path: "/annotation-sets/{set}/revisions", ID: "saveRevision", Action: policy.Annotate, Project: s.projectOfSet, Tag: "annotations",
 			Summary: "Save a new revision: the full item and answer lists, and the labelmap slices that changed. " +
 				"If-Match names the head it is based on (If-None-Match: * for the first save); a stale head gets 409 with the current one",
 			Headers: []apiParam{etagHeader, {Name: "If-None-Match", Type: "string", Description: "* for the first save of a set"}},
 			Body:    annotation.SaveRequest{}, OK: 201, Response: &radmark.Revision{}, RespHeaders: []string{"ETag", "Location"},
 			Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge}, Handle: s.saveRevision},
-		{Method: "POST", Path: "/annotation-sets/{set}/revert", ID: "revertRevision", Tag: "annotations",
+		{Method: "POST", Path: "/annotation-sets/{set}/revert", ID: "revertRevision", Action: policy.Annotate, Project: s.projectOfSet, Tag: "annotations",
 			Summary: "Make a new revision with the content of an earlier one (based on the head, as a save)",
 			Headers: []apiParam{etagHeader}, Body: revertRequest{}, OK: 201, Response: &radmark.Revision{},
 			RespHeaders: []string{"ETag", "Location"}, Errors: errConflict, Handle: s.revert},
 
-		{Method: "GET", Path: "/revisions/{revision}", ID: "getRevision", Tag: "annotations", Summary: "A revision with its content",
+		{Method: "GET", Path: "/revisions/{revision}", ID: "getRevision", Action: policy.ProjectRead, Project: s.projectOfRevision("revision", false), Tag: "annotations", Summary: "A revision with its content",
 			OK: 200, Response: &radmark.Revision{}, RespHeaders: []string{"ETag"}, Errors: errNotFoundStatus,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
+				if err := s.checkRevision(r, r.PathValue("revision")); err != nil {
+					return err
+				}
 				rev, err := a.Revision(r.Context(), op(r), radmark.ID(r.PathValue("revision")))
 				if err != nil {
 					return err
@@ -258,28 +282,31 @@ func (s *Server) annotationRoutes() []apiRoute {
 				w.Header().Set("ETag", etag(string(rev.ID)))
 				return writeJSON(w, 200, rev)
 			}},
-		{Method: "GET", Path: "/revisions/{revision}/measurements", ID: "getMeasurements", Tag: "annotations",
+		{Method: "GET", Path: "/revisions/{revision}/measurements", ID: "getMeasurements", Action: policy.ProjectRead, Project: s.projectOfRevision("revision", false), Tag: "annotations",
 			Summary: "Measurements of every item, computed from the stored pixels (rescale applied) and exact geometry",
 			OK:      200, Response: []annotation.Measurement{}, Errors: []int{http.StatusNotFound, http.StatusConflict},
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
+				if err := s.checkRevision(r, r.PathValue("revision")); err != nil {
+					return err
+				}
 				ms, err := a.Measurements(r.Context(), op(r), radmark.ID(r.PathValue("revision")))
 				if err != nil {
 					return err
 				}
 				return writeJSON(w, 200, nonNil(ms))
 			}},
-		{Method: "GET", Path: "/revisions/{revision}/labelmaps", ID: "listLabelmaps", Tag: "annotations",
+		{Method: "GET", Path: "/revisions/{revision}/labelmaps", ID: "listLabelmaps", Action: policy.ProjectRead, Project: s.projectOfRevision("revision", false), Tag: "annotations",
 			Summary: "A revision's labelmap layers, with the slices that hold labels",
 			OK:      200, Response: []labelmapInfo{}, Errors: errNotFoundStatus, Handle: s.listLabelmaps},
-		{Method: "GET", Path: "/revisions/{revision}/labelmaps/{layer}", ID: "getLabelmap", Tag: "annotations",
+		{Method: "GET", Path: "/revisions/{revision}/labelmaps/{layer}", ID: "getLabelmap", Action: policy.ProjectRead, Project: s.projectOfRevision("revision", false), Tag: "annotations",
 			Summary: "A whole labelmap layer: columns×rows×slices bytes, column fastest, then row, then slice (gzip when accepted)",
 			OK:      200, RawType: "application/octet-stream", RespHeaders: []string{"X-Labelmap-Columns", "X-Labelmap-Rows", "X-Labelmap-Slices"},
 			Errors: errNotFoundStatus, Handle: s.getLabelmap},
-		{Method: "GET", Path: "/revisions/{revision}/labelmaps/{layer}/slices/{slice}", ID: "getLabelmapSlice", Tag: "annotations",
+		{Method: "GET", Path: "/revisions/{revision}/labelmaps/{layer}/slices/{slice}", ID: "getLabelmapSlice", Action: policy.ProjectRead, Project: s.projectOfRevision("revision", false), Tag: "annotations",
 			Summary: "One slice of a labelmap layer: columns×rows bytes (encoding=rle: the run code of package labelmap)",
 			Query:   []apiParam{{Name: "encoding", Type: "string", Description: "raw (default) or rle"}},
 			OK:      200, RawType: "application/octet-stream", Errors: errNotFoundStatus, Handle: s.getLabelmapSlice},
-		{Method: "GET", Path: "/diff", ID: "diffRevisions", Tag: "annotations",
+		{Method: "GET", Path: "/diff", ID: "diffRevisions", Action: policy.ProjectRead, Project: s.projectOfRevision("from", true), Tag: "annotations",
 			Summary: "Compare two revisions of a study: items added/removed/changed, answers, voxels per segment",
 			Query:   []apiParam{{Name: "from", Type: "string", Required: true}, {Name: "to", Type: "string", Required: true}},
 			OK:      200, Response: &annotation.Diff{}, Errors: errNotFoundStatus,
@@ -288,6 +315,11 @@ func (s *Server) annotationRoutes() []apiRoute {
 				if from == "" || to == "" {
 					return radmark.Errorf(radmark.EINVALID, "a diff needs from and to revision ids")
 				}
+				for _, id := range []string{from, to} {
+					if err := s.checkRevision(r, id); err != nil {
+						return err
+					}
+				}
 				d, err := a.Diff(r.Context(), op(r), radmark.ID(from), radmark.ID(to))
 				if err != nil {
 					return err
@@ -295,12 +327,12 @@ func (s *Server) annotationRoutes() []apiRoute {
 				return writeJSON(w, 200, d)
 			}},
 
-		{Method: "GET", Path: "/studies/{study}/series/{series}/geometry", ID: "getSeriesGeometry", Tag: "images",
+		{Method: "GET", Path: "/studies/{study}/series/{series}/geometry", ID: "getSeriesGeometry", Action: policy.ArchiveSearch, Tag: "images",
 			Summary: "A series' voxel grid: affine (index to LPS mm), spacing, slice order and continuity findings",
 			OK:      200, Response: &seriesGeometry{}, Errors: []int{http.StatusNotFound, http.StatusUnsupportedMediaType},
 			Handle: s.seriesGeometry},
 
-		{Method: "GET", Path: "/audit", ID: "listAuditEvents", Tag: "audit", Summary: "Audit events in chain order, filtered",
+		{Method: "GET", Path: "/audit", ID: "listAuditEvents", Action: policy.AuditRead, Tag: "audit", Summary: "Audit events in chain order, filtered",
 			Query: []apiParam{
 				{Name: "objectType", Type: "string"}, {Name: "object", Type: "string"}, {Name: "actor", Type: "string"},
 				{Name: "action", Type: "string"}, {Name: "from", Type: "string", Description: "RFC 3339 time, inclusive"},
@@ -309,7 +341,7 @@ func (s *Server) annotationRoutes() []apiRoute {
 				{Name: "limit", Type: "integer", Description: "default 100, at most 1000"},
 			},
 			OK: 200, Response: []*radmark.AuditEvent{}, Handle: s.listAudit},
-		{Method: "GET", Path: "/audit/verify", ID: "verifyAudit", Tag: "audit", Summary: "Check the whole audit hash chain",
+		{Method: "GET", Path: "/audit/verify", ID: "verifyAudit", Action: policy.AuditRead, Tag: "audit", Summary: "Check the whole audit hash chain",
 			OK: 200, Response: auditVerifyResponse{}, Handle: func(w http.ResponseWriter, r *http.Request) error {
 				n, broken, err := a.VerifyAudit(r.Context())
 				if err != nil {
@@ -414,6 +446,15 @@ func (s *Server) listSets(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if s.enforcing() {
+		visible := sets[:0]
+		for _, set := range sets {
+			if s.gate().CanReadSet(r.Context(), ActorFrom(r.Context()), set) == nil {
+				visible = append(visible, set)
+			}
+		}
+		sets = visible
+	}
 	return writeJSON(w, 200, nonNil(sets))
 }
 
@@ -441,6 +482,9 @@ func baseRevision(r *http.Request, body radmark.ID) (radmark.ID, error) {
 }
 
 func (s *Server) saveRevision(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkSetID(r, radmark.ID(r.PathValue("set")), true); err != nil {
+		return err
+	}
 	var req annotation.SaveRequest
 	if err := decodeJSON(w, r, s.maxBody(), &req); err != nil {
 		return err
@@ -466,6 +510,9 @@ func writeRevisionCreated(w http.ResponseWriter, rev *radmark.Revision) error {
 }
 
 func (s *Server) revert(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkSetID(r, radmark.ID(r.PathValue("set")), true); err != nil {
+		return err
+	}
 	var req revertRequest
 	if err := decodeJSON(w, r, maxJSONBody, &req); err != nil {
 		return err
@@ -485,6 +532,9 @@ func (s *Server) revert(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listLabelmaps(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkRevision(r, r.PathValue("revision")); err != nil {
+		return err
+	}
 	rev, err := s.Annotations.Revision(r.Context(), op(r), radmark.ID(r.PathValue("revision")))
 	if err != nil {
 		return err
@@ -505,6 +555,9 @@ func (s *Server) listLabelmaps(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) getLabelmap(w http.ResponseWriter, r *http.Request) error {
 	layer, err := pathInt(r, "layer", 0, 255)
 	if err != nil {
+		return err
+	}
+	if err := s.checkRevision(r, r.PathValue("revision")); err != nil {
 		return err
 	}
 	v, m, err := s.Annotations.Labelmap(r.Context(), op(r), radmark.ID(r.PathValue("revision")), layer)
@@ -532,6 +585,9 @@ func (s *Server) getLabelmapSlice(w http.ResponseWriter, r *http.Request) error 
 	enc := r.URL.Query().Get("encoding")
 	if enc != "" && enc != "raw" && enc != "rle" {
 		return radmark.Errorf(radmark.EINVALID, "encoding %q is not raw or rle", enc)
+	}
+	if err := s.checkRevision(r, r.PathValue("revision")); err != nil {
+		return err
 	}
 	data, m, err := s.Annotations.LabelmapSlice(r.Context(), op(r), radmark.ID(r.PathValue("revision")), layer, k)
 	if err != nil {
@@ -579,6 +635,9 @@ func (s *Server) seriesGeometry(w http.ResponseWriter, r *http.Request) error {
 		return radmark.Errorf(radmark.EUNAVAILABLE, "no image archive")
 	}
 	study, series := radmark.UID(r.PathValue("study")), radmark.UID(r.PathValue("series"))
+	if err := s.canSeeStudy(r, study); err != nil {
+		return err
+	}
 	g, err := s.Annotations.Images.Grid(r.Context(), study, series)
 	if err != nil {
 		return err

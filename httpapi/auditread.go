@@ -7,14 +7,22 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/policy"
 )
 
-// auditedDICOMweb records every DICOMweb request on the audit chain before
-// serving it: reads of images and metadata, searches and stores alike,
-// so the trail shows who saw which patient's images. Nothing is served
-// when the event cannot be stored.
-func (s *Server) auditedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
+// guardedDICOMweb checks access to a DICOMweb request (storing needs the
+// archive.write action, searching a project membership — results are
+// limited to the studies of the user's projects — and anything else the
+// right to see the study it names), then records it on the audit chain
+// before serving it: reads of images and metadata, searches and stores
+// alike, so the trail shows who saw which patient's images. Nothing is
+// served when the event cannot be stored.
+func (s *Server) guardedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.dicomwebAccess(r); err != nil {
+			writeError(w, r, s.logger(), err)
+			return
+		}
 		if s.Audit == nil {
 			h(w, r)
 			return
@@ -24,6 +32,28 @@ func (s *Server) auditedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		h(w, r)
+	}
+}
+
+func (s *Server) dicomwebAccess(r *http.Request) error {
+	if !s.enforcing() {
+		return nil
+	}
+	switch {
+	case r.Method == http.MethodPost:
+		return s.authorize(r, policy.ArchiveWrite, "")
+	case isSearch(r):
+		if err := s.authorize(r, policy.ArchiveSearch, ""); err != nil {
+			return err
+		}
+		if study := r.PathValue("study"); study != "" {
+			return s.canSeeStudy(r, radmark.UID(study))
+		}
+		return nil
+	case r.URL.Path == dicomwebRoot+"/wado":
+		return s.canSeeStudy(r, radmark.UID(r.URL.Query().Get("studyUID")))
+	default:
+		return s.canSeeStudy(r, radmark.UID(r.PathValue("study")))
 	}
 }
 
@@ -56,7 +86,7 @@ func dicomwebEvent(r *http.Request) *radmark.AuditEvent {
 		detail = detail[:2000]
 	}
 	id, _ := uuid.NewV7()
-	return &radmark.AuditEvent{ID: radmark.ID(id.String()), Time: time.Now().UTC(), Actor: "anonymous", Action: action,
+	return &radmark.AuditEvent{ID: radmark.ID(id.String()), Time: time.Now().UTC(), Actor: ActorFrom(r.Context()).Name(), Action: action,
 		ObjectType: objectType, ObjectID: objectID, RequestID: RequestID(r.Context()), Detail: detail}
 }
 

@@ -18,9 +18,15 @@ import (
 
 const dicomwebRoot = "/dicomweb"
 
-func (s *Server) dicomwebRoutes(mux *http.ServeMux) {
+// routeRegistry is where routes are registered: the server's mux, or a
+// test that lists them.
+type routeRegistry interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+func (s *Server) dicomwebRoutes(mux routeRegistry) {
 	p := func(method, path string, h http.HandlerFunc) {
-		mux.HandleFunc(method+" "+dicomwebRoot+path, s.auditedDICOMweb(h))
+		mux.HandleFunc(method+" "+dicomwebRoot+path, s.guardedDICOMweb(h))
 	}
 	// STOW-RS
 	p("POST", "/studies", s.stow)
@@ -101,6 +107,18 @@ func (s *Server) qido(level radmark.Level) http.HandlerFunc {
 		if err != nil {
 			writeError(w, r, s.logger(), err)
 			return
+		}
+		visible, all, err := s.visibleStudies(r)
+		if err != nil {
+			writeError(w, r, s.logger(), err)
+			return
+		}
+		if !all {
+			if len(visible) == 0 {
+				writeJSONArray(w, http.StatusOK, nil)
+				return
+			}
+			search.Query.Filters = append(search.Query.Filters, radmark.Filter{Key: radmark.KeyStudyInstanceUID, Kind: radmark.MatchList, Values: visible})
 		}
 		urls := archive.URLs{Base: baseURL(r)}
 		var results []archive.SearchResult

@@ -19,6 +19,7 @@ import (
 	"github.com/radmark/radmark/archive"
 	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/ontology"
+	"github.com/radmark/radmark/policy"
 )
 
 // Server holds what the HTTP layer needs.
@@ -28,6 +29,14 @@ type Server struct {
 	Annotations *annotation.Service
 	// Audit records DICOMweb requests on the audit chain; nil records none.
 	Audit *audit.Recorder
+	// Auth authenticates requests and Policy decides them; with Auth nil
+	// nothing is enforced (tests of other layers only). Studies links
+	// studies to projects and Gate guards annotation sets (the workflow's
+	// blinding); nil means annotation sets decide both.
+	Auth    Authenticator
+	Policy  *policy.Policy
+	Studies StudyAccess
+	Gate    SetGate
 	// Ontology is searched by /api/v1/ontology (default: the shipped one).
 	Ontology *ontology.Index
 	Logger   *slog.Logger
@@ -151,6 +160,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if s.cors(rec, r) {
 			return
 		}
+		r = s.authenticate(rec, r)
 		next.ServeHTTP(rec, r)
 	})
 }
