@@ -287,3 +287,7 @@ func TestAnnotationMigrationDown(t *testing.T) {
 	}
 	storetest.FillAnnotations(t, db)
 }
+
+func TestUserStore(t *testing.T) {
+	storetest.TestUserStore(t, func(t *testing.T) storetest.AuthStores { return openTest(t) })
+}
