@@ -47,34 +47,10 @@ func WriteFile(w io.Writer, ds *Dataset, opts WriteOptions) error {
 	if sopClass == "" || sopInstance == "" {
 		return errors.New("dicom: dataset lacks SOPClassUID or SOPInstanceUID")
 	}
-	meta := &Dataset{}
-	meta.SetBytes(TagFileMetaInformationVersion, OB, []byte{0, 1})
-	meta.SetString(TagMediaStorageSOPClassUID, sopClass)
-	meta.SetString(TagMediaStorageSOPInstanceUID, sopInstance)
-	meta.SetString(TagTransferSyntaxUID, tsUID)
-	meta.SetString(TagImplementationClassUID, ImplementationClassUID)
-	meta.SetString(TagImplementationVersionName, ImplementationVersionName)
-	if opts.SourceAETitle != "" {
-		meta.SetString(TagSourceApplicationEntityTitle, opts.SourceAETitle)
-	}
-	var metaBody strings.Builder
-	mw := &writer{w: bufio.NewWriter(&metaBody), meta: true}
-	if err := mw.dataset(meta); err != nil {
-		return err
-	}
-	if err := mw.w.Flush(); err != nil {
-		return err
-	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if _, err := bw.Write(make([]byte, 128)); err != nil {
+	if err := WriteFileHeader(bw, FileMeta{SOPClassUID: sopClass, SOPInstanceUID: sopInstance, TransferSyntax: tsUID, SourceAETitle: opts.SourceAETitle}); err != nil {
 		return err
 	}
-	_, _ = bw.WriteString("DICM")
-	// (0002,0000) UL group length, then the rest of the meta.
-	hdr := []byte{0x02, 0x00, 0x00, 0x00, 'U', 'L', 4, 0, 0, 0, 0, 0}
-	binary.LittleEndian.PutUint32(hdr[8:], uint32(metaBody.Len()))
-	_, _ = bw.Write(hdr)
-	_, _ = bw.WriteString(metaBody.String())
 	if ts.Deflated {
 		fw, err := flate.NewWriter(bw, flate.DefaultCompression)
 		if err != nil {
