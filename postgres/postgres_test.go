@@ -252,3 +252,14 @@ func TestAnnotationMigrationDown(t *testing.T) {
 func TestUserStore(t *testing.T) {
 	storetest.TestUserStore(t, func(t *testing.T) storetest.AuthStores { return openTest(t) })
 }
+
+func TestWorkflowStore(t *testing.T) {
+	storetest.TestWorkflowStore(t, func(t *testing.T) storetest.WorkflowStores { return openTest(t) })
+}
+
+// Claims from three pools on one schema (three replicas) never give a
+// task twice.
+func TestWorkflowConcurrentReplicas(t *testing.T) {
+	dsn := freshSchema(t)
+	storetest.TestConcurrentClaims(t, openURL(t, dsn), openURL(t, dsn), openURL(t, dsn))
+}

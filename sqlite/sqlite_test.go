@@ -291,3 +291,14 @@ func TestAnnotationMigrationDown(t *testing.T) {
 func TestUserStore(t *testing.T) {
 	storetest.TestUserStore(t, func(t *testing.T) storetest.AuthStores { return openTest(t) })
 }
+
+func TestWorkflowStore(t *testing.T) {
+	storetest.TestWorkflowStore(t, func(t *testing.T) storetest.WorkflowStores { return openTest(t) })
+}
+
+// Claims from two handles on one file (two processes) never give a task
+// twice.
+func TestWorkflowConcurrentHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	storetest.TestConcurrentClaims(t, openAt(t, path), openAt(t, path))
+}
