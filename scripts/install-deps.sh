@@ -5,7 +5,9 @@
 #     and the real peers the tests talk to (dcmtk, dicom3tools, pydicom,
 #     nibabel, dcm2niix, gdcm tools, Chromium, Orthanc for benchmarks,
 #     PostgreSQL if none is installed).
-#   - npm modules of the end-to-end test harness (npm ci).
+#   - npm modules of the web UI (ui/, needed to build) and of the
+#     end-to-end test harness (e2e/), with npm ci when the lock file is
+#     newer than what is installed.
 # Usage: scripts/install-deps.sh [build|test]   (default test: everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,15 +40,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+npm_ci() { # dir: npm ci unless node_modules is up to date with the lock file
+  if [ -f "$1/package-lock.json" ]; then
+    if [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+      (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  fi
+}
+npm_ci ui
+
 if [ "$what" = test ]; then
   # The Debian orthanc package may start a server on install; the
   # benchmarks run their own on other ports, so leave it be.
   if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   fi
-  if [ -f e2e/package-lock.json ]; then
-    if [ ! -d e2e/node_modules ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
-      (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
-    fi
-  fi
+  npm_ci e2e
 fi
