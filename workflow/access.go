@@ -109,10 +109,13 @@ func (s *Service) CanWriteSet(ctx context.Context, actor *radmark.Actor, set *ra
 	if err != nil {
 		return err
 	}
+	name := actor.Name()
 	if len(roles) == 0 {
+		if set.Reader == name {
+			return forbidden("you are no longer a member of project %s, so annotation set %s is closed to you", set.ProjectID, set.ID)
+		}
 		return radmark.Errorf(radmark.ENOTFOUND, "annotation set %s not found", set.ID)
 	}
-	name := actor.Name()
 	if set.Reader != name {
 		return forbidden("annotation set %s is %s's; only its reader saves to it", set.ID, set.Reader)
 	}

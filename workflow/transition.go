@@ -226,6 +226,9 @@ func (s *Service) transitionOnce(ctx context.Context, op Op, taskID radmark.ID, 
 		return nil, err
 	}
 	if len(roles) == 0 {
+		if t.Assignee == name || t.Reviewer == name {
+			return nil, forbidden("you are no longer a member of project %s; a manager can reassign task %s", t.ProjectID, t.ID)
+		}
 		return nil, radmark.Errorf(radmark.ENOTFOUND, "task %s not found (or you are not a member of its project)", t.ID)
 	}
 	now := s.now()
