@@ -160,8 +160,14 @@ func newAPIEnv(t *testing.T, engine testdb.Engine) *apiEnv {
 		Annotations: &annotation.Service{Store: store, Blobs: blobs, Images: &annotation.ArchiveImages{Source: arch}}}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
+	return &apiEnv{srv: srv, ct: ct, xray: xr, client: newAPIClient(t, ts.URL)}
+}
 
-	resp, err := http.Get(ts.URL + "/api/v1/openapi.json")
+// newAPIClient returns a client of the server at base that validates
+// every exchange against the OpenAPI document the server serves.
+func newAPIClient(t *testing.T, base string) *apiClient {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +186,7 @@ func newAPIEnv(t *testing.T, engine testdb.Engine) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &apiEnv{srv: srv, ct: ct, xray: xr,
-		client: &apiClient{t: t, base: ts.URL, router: router, seen: map[string]map[int]bool{}}}
+	return &apiClient{t: t, base: base, router: router, seen: map[string]map[int]bool{}}
 }
 
 func schemaBody() map[string]any {
