@@ -21,9 +21,15 @@ Point OHIF, 3D Slicer's DICOMweb browser or <code>dicomweb-client</code> at it.<
 </body></html>`))
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" {
+	if r.URL.Path != "/" && r.URL.Path != "/status" {
 		writeError(w, r, s.logger(), errNotFound(r.URL.Path))
 		return
+	}
+	if s.enforcing() {
+		if _, err := requireActor(r); err != nil {
+			writeError(w, r, s.logger(), err)
+			return
+		}
 	}
 	studies, series, instances, err := s.Archive.Store.Counts(r.Context())
 	if err != nil {

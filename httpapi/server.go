@@ -75,6 +75,8 @@ func (s *Server) Handler() http.Handler {
 	if s.Annotations != nil {
 		s.apiRoutesOn(mux, s.apiRoutes())
 	}
+	// The status page moves to /status when the UI takes "/".
+	mux.HandleFunc("GET /status", s.home)
 	if s.UI != nil {
 		mux.Handle("GET /", s.UI)
 	} else {

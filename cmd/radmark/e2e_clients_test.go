@@ -282,7 +282,7 @@ func TestBadInput(t *testing.T) {
 	if r, _ := get(t, srv.URL+"/readyz", ""); r.StatusCode != 200 {
 		t.Errorf("readyz %d", r.StatusCode)
 	}
-	if r, body := get(t, srv.URL+"/", ""); r.StatusCode != 200 || !bytes.Contains(body, []byte("<td>Instances</td><td>1</td>")) {
+	if r, body := get(t, srv.URL+"/status", ""); r.StatusCode != 200 || !bytes.Contains(body, []byte("<td>Instances</td><td>1</td>")) {
 		t.Errorf("home page %d: %s", r.StatusCode, body)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/httpapi"
+	"github.com/radmark/radmark/ui"
 )
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,6 +57,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		TempDir:        tmp,
 		Ready:          db.Ping,
 		Version:        versionString(),
+		UI:             ui.Handler(),
 	}
 	if *cors != "" {
 		for _, o := range strings.Split(*cors, ",") {
