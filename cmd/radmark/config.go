@@ -62,6 +62,7 @@ type metaStore interface {
 	radmark.ProjectStore
 	radmark.AnnotationStore
 	radmark.AuditStore
+	radmark.UserStore
 	Ping(ctx context.Context) error
 	Close() error
 }
