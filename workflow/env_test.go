@@ -1,10 +1,8 @@
 package workflow_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"sync"
 	"testing"
@@ -17,28 +15,6 @@ import (
 	"github.com/radmark/radmark/phantom"
 	"github.com/radmark/radmark/workflow"
 )
-
-// roster is an in-memory account roster.
-type roster struct {
-	mu      sync.Mutex
-	members map[string][]radmark.Role
-}
-
-func (r *roster) ProjectMembers(context.Context, radmark.ID) (map[string][]radmark.Role, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return maps.Clone(r.members), nil
-}
-
-func (r *roster) set(name string, roles ...radmark.Role) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(roles) == 0 {
-		delete(r.members, name)
-		return
-	}
-	r.members[name] = roles
-}
 
 // Grid of the small phantom CTs: 32×32 pixels of 2 mm, 8 slices 2 mm
 // apart, origin (−32, −32, −8): voxel (i, j, k) is at LPS
@@ -84,7 +60,7 @@ type env struct {
 	store   testdb.Store
 	ann     *annotation.Service
 	wf      *workflow.Service
-	roster  *roster
+	roster  *workflow.MemoryRoster
 	cts     []*phantom.Series
 	project *radmark.Project
 	users   map[string]*radmark.Actor
@@ -105,7 +81,7 @@ func newEnv(t *testing.T, engine testdb.Engine, studies int) *env {
 	if !ok {
 		t.Fatalf("%T is not a workflow store", store)
 	}
-	r := &roster{members: map[string][]radmark.Role{}}
+	r := &workflow.MemoryRoster{}
 	e := &env{t: t, store: store, ann: ann, roster: r, cts: cts, users: map[string]*radmark.Actor{},
 		wf: &workflow.Service{Store: wfs, Annotations: ann, Archive: store, Roster: r}}
 	var err error
@@ -130,7 +106,7 @@ func newEnv(t *testing.T, engine testdb.Engine, studies int) *env {
 		"cat": {radmark.RoleAnnotator}, "rev": {radmark.RoleReviewer}, "rad": {radmark.RoleRadiologist},
 		"vic": {radmark.RoleViewer},
 	} {
-		r.set(name, roles...)
+		r.Set(name, roles...)
 		e.users[name] = &radmark.Actor{User: &radmark.User{ID: radmark.ID("user-" + name), Name: name}, Via: "session"}
 	}
 	e.users["root"] = &radmark.Actor{User: &radmark.User{ID: "user-root", Name: "root", Admin: true}, Via: "session"}

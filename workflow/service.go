@@ -128,7 +128,9 @@ func DefaultConfig(project radmark.ID) *radmark.WorkflowConfig {
 
 // ValidateConfig checks a configuration's values.
 func ValidateConfig(c *radmark.WorkflowConfig) error {
-	bad := func(format string, args ...any) error { return radmark.Errorf(radmark.EINVALID, "workflow: "+format, args...) }
+	bad := func(format string, args ...any) error {
+		return radmark.Errorf(radmark.EINVALID, "workflow: "+format, args...)
+	}
 	switch {
 	case c.Readers < 1 || c.Readers > 10:
 		return bad("readers must be 1..10, not %d", c.Readers)
@@ -387,10 +389,14 @@ func (s *Service) Cases(ctx context.Context, f radmark.CaseFilter) ([]*radmark.C
 }
 
 // Case returns a case.
-func (s *Service) Case(ctx context.Context, id radmark.ID) (*radmark.Case, error) { return s.Store.Case(ctx, id) }
+func (s *Service) Case(ctx context.Context, id radmark.ID) (*radmark.Case, error) {
+	return s.Store.Case(ctx, id)
+}
 
 // Task returns a task.
-func (s *Service) Task(ctx context.Context, id radmark.ID) (*radmark.Task, error) { return s.Store.Task(ctx, id) }
+func (s *Service) Task(ctx context.Context, id radmark.ID) (*radmark.Task, error) {
+	return s.Store.Task(ctx, id)
+}
 
 // Tasks lists tasks.
 func (s *Service) Tasks(ctx context.Context, f radmark.TaskFilter) ([]*radmark.Task, error) {
@@ -401,6 +407,24 @@ func (s *Service) Tasks(ctx context.Context, f radmark.TaskFilter) ([]*radmark.T
 // restricting DICOMweb to the studies of a user's projects.
 func (s *Service) ProjectsOfStudy(ctx context.Context, study radmark.UID) ([]radmark.ID, error) {
 	return s.Store.ProjectsOfStudy(ctx, study)
+}
+
+// StudiesOfProjects lists the studies of the cases of projects.
+func (s *Service) StudiesOfProjects(ctx context.Context, projects []radmark.ID) ([]radmark.UID, error) {
+	var out []radmark.UID
+	for _, p := range projects {
+		cases, err := s.Store.Cases(ctx, radmark.CaseFilter{ProjectID: p})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cases {
+			if !slices.Contains(out, c.StudyUID) {
+				out = append(out, c.StudyUID)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // VisibleStudy reports whether actor may see a study's images: admins

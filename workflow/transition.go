@@ -117,7 +117,9 @@ func transitionConflict(t *radmark.Task, tr Transition) error {
 	return &radmark.Error{Code: radmark.ECONFLICT, Message: te.Error(), Err: te}
 }
 
-func forbidden(format string, args ...any) error { return radmark.Errorf(radmark.EFORBIDDEN, format, args...) }
+func forbidden(format string, args ...any) error {
+	return radmark.Errorf(radmark.EFORBIDDEN, format, args...)
+}
 
 // Decision is how an arbitration resolves a case.
 type Decision struct {
@@ -212,9 +214,10 @@ func (s *Service) transitionOnce(ctx context.Context, op Op, taskID radmark.ID, 
 		}
 	}
 	if args.Expect != nil && *args.Expect != t.Version {
+		te := &TransitionError{Task: t.ID, Kind: t.Kind, State: t.State, Transition: tr, Allowed: Allowed(t)}
 		return nil, &radmark.Error{Code: radmark.ECONFLICT,
-			Message: fmt.Sprintf("task %s is at version %d, not %d: it changed (it is %s now); reload it", t.ID, t.Version, *args.Expect, t.State),
-			Err:     &TransitionError{Task: t.ID, Kind: t.Kind, State: t.State, Transition: tr, Allowed: Allowed(t)}}
+			Message: fmt.Sprintf("task %s is at version %d, not %d: it changed meanwhile; reload it (%s)", t.ID, t.Version, *args.Expect, te.Error()),
+			Err:     te}
 	}
 	r := rules[tr]
 	if !slices.Contains(r.kinds, t.Kind) || !slices.Contains(r.from, t.State) {

@@ -214,14 +214,14 @@ func TestReassignment(t *testing.T) {
 			annSet := e.set(task.SetID)
 
 			// Removed from the project mid-task: refused with 403.
-			e.roster.set("ann")
+			e.roster.Set("ann")
 			_, err := e.wf.Transition(ctx, e.op("ann"), task.ID, workflow.Submit, workflow.Args{})
 			if radmark.ErrorCode(err) != radmark.EFORBIDDEN || !strings.Contains(radmark.ErrorMessage(err), "reassign") {
 				t.Errorf("removed reader submits: %v", err)
 			}
 			wantErr(t, e.wf.CanWriteSet(ctx, e.users["ann"], annSet), radmark.EFORBIDDEN, "removed reader saves")
 			// A role taken away is refused too.
-			e.roster.set("ann", radmark.RoleViewer)
+			e.roster.Set("ann", radmark.RoleViewer)
 			wantErr(t, e.wf.CanWriteSet(ctx, e.users["ann"], annSet), radmark.EFORBIDDEN, "reader turned viewer saves")
 			task = e.do("mgr", task.ID, workflow.Assign, workflow.Args{Assignee: "bob"})
 			if task.Assignee != "bob" || task.SetID != "" || task.State != radmark.TaskAssigned {
@@ -260,7 +260,7 @@ func TestConcurrentPulls(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range readers {
 				name := fmt.Sprint("r", i)
-				e.roster.set(name, radmark.RoleAnnotator)
+				e.roster.Set(name, radmark.RoleAnnotator)
 				e.users[name] = &radmark.Actor{User: &radmark.User{ID: radmark.ID("user-" + name), Name: name}}
 				op := e.op(name)
 				wg.Go(func() {
