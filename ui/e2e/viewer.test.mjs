@@ -195,19 +195,19 @@ describe('radmark web UI', { skip, timeout: 300_000 }, () => {
   test('the lung preset changes the rendered pixel at a lung location', async () => {
     await openStudy(studies.CT, 'mpr');
     const [x, y] = await page.evaluate(() => window.radmark.viewer.worldToCanvas('axial', [54, 0, 0]));
-    const before = await pixel('axial', [x, y]);
+    const beforePreset = await pixel('axial', [x, y]);
     // Soft-tissue window (W 400 / L 40): −850 HU is below the window: black.
-    assert.ok(before[0] < 10, `lung under the soft-tissue window should be black, got ${before}`);
+    assert.ok(beforePreset[0] < 10, `lung under the soft-tissue window should be black, got ${beforePreset}`);
     await page.click('[data-testid=preset-lung]');
     await waitFor('the lung window', async () => {
       const w = (await debugState()).viewports.find((v) => v.id === 'axial').window;
       return w.center === -600 && w.width === 1500;
     });
     await page.waitForTimeout(200);
-    const after = await pixel('axial', [x, y]);
+    const afterPreset = await pixel('axial', [x, y]);
     // Lung window (W 1500 / L −600): −850 HU is a third of the way up: grey.
     const expected = Math.round(((-850 + 1350) / 1500) * 255);
-    assert.ok(Math.abs(after[0] - expected) <= 12, `lung under the lung window should be grey ≈${expected}, got ${after}`);
+    assert.ok(Math.abs(afterPreset[0] - expected) <= 12, `lung under the lung window should be grey ≈${expected}, got ${afterPreset}`);
     assert.equal(await page.locator('[data-testid=window-axial]').innerText(), 'W 1500 L -600');
     // The keyboard applies presets too: 3 = bone.
     await page.keyboard.press('3');

@@ -36,6 +36,13 @@ const {
 
 let initialised: Promise<void> | undefined;
 
+const MIDDLE_FIRST = {
+  stages: [
+    { id: 'middle', positions: [0.5], retrieveType: 'default', requestType: Enums.RequestType.Thumbnail, priority: 5 },
+    { id: 'rest', decimate: 1, offset: 0, retrieveType: 'default', requestType: Enums.RequestType.Thumbnail, priority: 6 },
+  ],
+};
+
 /** Initialises Cornerstone once per page (React StrictMode mounts twice). */
 export function initCornerstone(): Promise<void> {
   initialised ??= (async () => {
@@ -44,9 +51,11 @@ export function initCornerstone(): Promise<void> {
     tools.init();
     volumeLoader.registerUnknownVolumeLoader(core.cornerstoneStreamingImageVolumeLoader as unknown as Types.VolumeLoaderFn);
     volumeLoader.registerVolumeLoader('cornerstoneStreamingImageVolume', core.cornerstoneStreamingImageVolumeLoader as unknown as Types.VolumeLoaderFn);
-    // Volumes load the middle slice first, then every 4th, ... so the MPR
-    // shows a usable picture long before the last slice arrives.
-    csUtils.imageRetrieveMetadataProvider.add('volume', core.ProgressiveRetrieveImages.interleavedRetrieveStages);
+    // Volumes load the middle slice first (what the axial view shows at
+    // once), then the others in order. Cornerstone's interleaved stages
+    // also copy each slice into its neighbours while loading, which costs
+    // re-renders; on a CPU-rendered WebGL that made the full volume slower.
+    csUtils.imageRetrieveMetadataProvider.add('volume', MIDDLE_FIRST);
     for (const T of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, CrosshairsTool]) tools.addTool(T);
     // Debugging and the benchmark read Cornerstone's state from here (as
     // they do in OHIF).
@@ -259,10 +268,30 @@ export class ViewerController {
       this.timings.volumeLoaded ??= performance.now();
       if (!this.seriesWindow && this.modality !== 'CT') this.applyAutoWindowVolume();
       this.onVolumeLoaded();
+      engine.renderViewports(['axial', 'sagittal', 'coronal']);
       this.refreshAll();
     };
     eventTarget.addEventListener(Enums.Events.IMAGE_VOLUME_LOADING_COMPLETED, onLoaded);
     this.cleanups.push(() => eventTarget.removeEventListener(Enums.Events.IMAGE_VOLUME_LOADING_COMPLETED, onLoaded));
+    // Cornerstone re-renders every viewport of a streaming volume each
+    // time 2 % more of its frames arrive: 50 renders of three viewports.
+    // Rendering is the costly part of loading (WebGL runs on the CPU on
+    // machines without a GPU), so render the first slice at once and then
+    // at every tenth of the volume: about 11 renders.
+    (volume as unknown as { autoRenderOnLoad: boolean }).autoRenderOnLoad = false;
+    const ids = ['axial', 'sagittal', 'coronal'];
+    const step = Math.max(1, Math.ceil(images.length / 10));
+    let nextRender = 0;
+    const onModified = (evt: Event) => {
+      const d = (evt as CustomEvent<{ volumeId: string; framesProcessed: number }>).detail;
+      if (d?.volumeId !== volumeId || this.disposed) return;
+      if (d.framesProcessed >= nextRender || d.framesProcessed >= images.length) {
+        nextRender = d.framesProcessed + step;
+        engine.renderViewports(ids);
+      }
+    };
+    eventTarget.addEventListener(Enums.Events.IMAGE_VOLUME_MODIFIED, onModified);
+    this.cleanups.push(() => eventTarget.removeEventListener(Enums.Events.IMAGE_VOLUME_MODIFIED, onModified));
     volume.load(() => {});
     await core.setVolumesForViewports(engine, [{ volumeId }], ['axial', 'sagittal', 'coronal']);
     if (this.disposed || this.volumeId !== volumeId) return;
