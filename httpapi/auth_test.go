@@ -49,8 +49,9 @@ type authEnv struct {
 
 // newAuthEnv starts a server that enforces the policy with Accounts as
 // its Authenticator, and a client that validates every exchange against
-// its OpenAPI document.
-func newAuthEnv(t *testing.T, engine testdb.Engine, oidc *OIDC) *authEnv {
+// its OpenAPI document. oidcFor, if not nil, configures single sign-on
+// once the server's URL is known.
+func newAuthEnv(t *testing.T, engine testdb.Engine, oidcFor func(base string) *OIDC) *authEnv {
 	t.Helper()
 	st, ok := engine.Open(t).(authStore)
 	if !ok {
@@ -62,10 +63,16 @@ func newAuthEnv(t *testing.T, engine testdb.Engine, oidc *OIDC) *authEnv {
 		Lockout: radmark.LockoutRule{MaxFailures: 3, Window: 10 * time.Minute, LockFor: 15 * time.Minute}}}
 	rec := audit.NewRecorder(st, 0)
 	t.Cleanup(rec.Close)
+	accounts := &Accounts{Auth: svc}
 	srv := &Server{Archive: arch, Version: "test", Logger: slog.New(slog.DiscardHandler), Audit: rec,
 		Annotations: &annotation.Service{Store: st, Blobs: blobs, Images: &annotation.ArchiveImages{Source: arch}},
-		Auth:        &Accounts{Auth: svc, OIDC: oidc}, Policy: &policy.Policy{Members: st}}
-	ts := httptest.NewServer(srv.Handler())
+		Auth:        accounts, Policy: &policy.Policy{Members: st}}
+	ts := httptest.NewUnstartedServer(nil)
+	if oidcFor != nil {
+		accounts.OIDC = oidcFor("http://" + ts.Listener.Addr().String())
+	}
+	ts.Config.Handler = srv.Handler()
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &authEnv{store: st, svc: svc, clock: clk, srv: srv, ts: ts, client: newAPIClient(t, ts.URL)}
 }
