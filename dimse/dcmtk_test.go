@@ -681,10 +681,12 @@ func selfSigned(t *testing.T) (certFile, keyFile string, cfg *tls.Config, pool *
 }
 
 func TestTLSEcho(t *testing.T) {
-	certFile, keyFile, cfg, pool := selfSigned(t)
+	certFile, keyFile, _, pool := selfSigned(t)
 	// Client certificates required (PS3.15 B.1 authenticated peers).
-	cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	cfg.ClientCAs = pool
+	cfg, err := TLSConfig(certFile, keyFile, certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, p := startServer(t, Config{TLS: cfg}, newArchive(t))
 	out, err := dcmtk(t, "echoscu", "-aec", "RADMARK", "+tls", keyFile, certFile, "+cf", certFile, "127.0.0.1", port(p))
 	if err != nil {

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -494,4 +496,28 @@ func (s *Server) dispatch(ctx context.Context, a *association, m *message, log *
 	rsp.Status = StatusUnrecognizedOperation
 	rsp.ErrorComment = fmt.Sprintf("operation 0x%04X is not offered on %s", c.Field, m.ctx.AbstractSyntax)
 	return a.writeMessage(m.ctx, rsp, nil)
+}
+
+// TLSConfig builds the server TLS configuration of PS3.15 B.1 from PEM
+// files: the certificate and key radmark presents and, if clientCAFile is
+// set, the CAs whose client certificates are required.
+func TLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("dimse: TLS certificate: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	if clientCAFile != "" {
+		pem, err := os.ReadFile(clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("dimse: client CAs: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("dimse: %s holds no PEM certificate", clientCAFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
