@@ -69,6 +69,11 @@ type Store struct {
 	root string // absolute and clean
 	tmp  string // root/.tmp
 
+	// durable maps folders whose own entry this Store has made durable to
+	// their identity (see syncFolders).
+	durableMu sync.Mutex
+	durable   map[string]dirID
+
 	// failpoint, when set (by tests only), runs before each step of a write
 	// and fails the step with its error: that is how the tests reach the
 	// disk-full and I/O-error paths that a healthy disk never takes.
@@ -331,21 +336,80 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, kn
 	}
 	renamed = true
 
-	// Make the rename durable. Every folder from the object's parent up to
-	// the root is synced, not only those this Put created: a folder another
-	// Put created a moment ago may not be synced yet, and this object would
-	// vanish with it. Syncing a folder with no pending change costs little.
-	// A folder may already be gone if a concurrent Delete of the same key
-	// won the race; the folders above it still need their sync.
-	for d := filepath.Dir(dst); ; d = filepath.Dir(d) {
-		if err := s.syncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return radmark.BlobInfo{}, err
-		}
-		if d == s.root {
-			break
-		}
+	if err := s.syncFolders(filepath.Dir(dst)); err != nil {
+		return radmark.BlobInfo{}, err
 	}
 	return radmark.BlobInfo{Key: key, Size: n, SHA256: sum, ModTime: fi.ModTime()}, nil
+}
+
+// dirID tells one folder from another made later under the same name.
+type dirID struct {
+	ino       uint64
+	btimeSec  int64
+	btimeNsec uint32
+}
+
+// maxDurableDirs bounds the memory of folders known to be durable; past it
+// the memory starts over (which only costs extra folder syncs).
+const maxDurableDirs = 1 << 16
+
+// syncFolders makes an entry just renamed into dir durable: it syncs dir,
+// then each folder above it whose own entry is not known to be durable,
+// up to the root. Every folder up to the root must be durable, not only
+// those this Put created: a folder another Put (in this process or
+// another) created a moment ago may not be synced yet, and this object
+// would vanish with it.
+//
+// A folder's entry is known to be durable once this Store has synced its
+// parent after seeing the folder there; the folder is remembered by
+// identity (inode and birth time), so a folder removed and made again
+// under the same name, by any process, is not taken for the old one. In
+// the common case, a Put into an existing fan-out folder, that is one
+// folder sync instead of one per level. A folder may already be gone if a
+// concurrent Delete won the race; the folders above it still need their
+// sync.
+func (s *Store) syncFolders(dir string) error {
+	var child string // the folder below d whose entry d's sync makes durable
+	var childID dirID
+	haveChild := false
+	for d := dir; ; d = filepath.Dir(d) {
+		id, ok, err := s.syncDir(d)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err == nil && haveChild {
+			s.rememberDurable(child, childID)
+		}
+		if d == s.root {
+			return nil
+		}
+		if err == nil && ok && s.knownDurable(d, id) {
+			return nil
+		}
+		child, childID, haveChild = d, id, err == nil && ok
+	}
+}
+
+func (s *Store) knownDurable(dir string, id dirID) bool {
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	known, ok := s.durable[dir]
+	return ok && known == id
+}
+
+func (s *Store) rememberDurable(dir string, id dirID) {
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	if s.durable == nil || len(s.durable) >= maxDurableDirs {
+		s.durable = make(map[string]dirID)
+	}
+	s.durable[dir] = id
+}
+
+func (s *Store) forgetDurable(dir string) {
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	delete(s.durable, dir)
 }
 
 // createTemp creates a temp file for a Put, recreating the temp folder if
@@ -443,11 +507,11 @@ func (s *Store) conflict(key, dst string, err error) error {
 	return err
 }
 
-func (s *Store) syncDir(dir string) error {
+func (s *Store) syncDir(dir string) (dirID, bool, error) {
 	if err := s.fail("syncdir", dir); err != nil {
-		return err
+		return dirID{}, false, err
 	}
-	return syncDir(dir)
+	return syncDirIdentify(dir)
 }
 
 // tempWriter writes to the temp file and the running hash.
@@ -600,6 +664,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	d := filepath.Dir(p)
 	for d != s.root && s.fail("rmdir", d) == nil && rmdir(d) == nil {
+		s.forgetDurable(d)
 		d = filepath.Dir(d)
 	}
 	// Syncing the deepest surviving folder persists the unlink, or the

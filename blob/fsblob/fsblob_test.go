@@ -229,6 +229,63 @@ func TestPutSyncsFolders(t *testing.T) {
 	if !slices.Equal(synced, []string{s.root}) {
 		t.Fatalf("synced %q, want just the root", synced)
 	}
+
+	// Folders whose entries this store has made durable are not synced
+	// again: a second object in x/y needs only x/y synced.
+	synced = nil
+	mustPut(t, s, "x/y/z2", "v")
+	if !slices.Equal(synced, want[:1]) {
+		t.Fatalf("second object in a durable folder: synced %q, want %q", synced, want[:1])
+	}
+	synced = nil
+	mustPut(t, s, "x/w", "v")
+	if !slices.Equal(synced, []string{filepath.Join(s.root, "x")}) {
+		t.Fatalf("object in a durable folder: synced %q, want just x", synced)
+	}
+
+	// A folder removed and made again, here behind the store's back as
+	// another process would, is a new folder: its entry is synced again.
+	for _, k := range []string{"x/y/z", "x/y/z2"} {
+		if err := os.Remove(s.path(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(s.root, "x", "y")); err != nil {
+		t.Fatal(err)
+	}
+	synced = nil
+	mustPut(t, s, "x/y/z", "v")
+	if !slices.Equal(synced, want[:2]) {
+		t.Fatalf("object in a remade folder: synced %q, want %q", synced, want[:2])
+	}
+
+	// A folder sync that fails leaves nothing remembered.
+	if err := os.Remove(s.path("x/y/z")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(s.root, "x", "y")); err != nil {
+		t.Fatal(err)
+	}
+	s.failpoint = func(op, path string) error {
+		if op == "syncdir" && path == filepath.Join(s.root, "x") {
+			return errDiskFull(op, path)
+		}
+		return nil
+	}
+	if _, err := s.Put(t.Context(), "x/y/z", strings.NewReader("v"), 1); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Put with a failing folder sync: %v", err)
+	}
+	synced = nil
+	s.failpoint = func(op, path string) error {
+		if op == "syncdir" {
+			synced = append(synced, path)
+		}
+		return nil
+	}
+	mustPut(t, s, "x/y/z", "v")
+	if !slices.Equal(synced, want[:2]) {
+		t.Fatalf("after a failed folder sync: synced %q, want %q", synced, want[:2])
+	}
 }
 
 func TestReadOnlyFolder(t *testing.T) {
