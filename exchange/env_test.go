@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,7 +148,7 @@ func (e *env) annotatePhantom(ser *phantom.Series, reader string) *radmark.Revis
 		ed := annotation.LabelmapEdit{Layer: l, SeriesUID: radmark.UID(ser.SeriesInstanceUID), Columns: cols, Rows: rows, Slices: slices, Encoding: "raw", Data: map[string][]byte{}}
 		for k := 0; k < slices; k++ {
 			if !v.SliceEmpty(k) {
-				ed.Data[itoa(k)] = v.Slice(k)
+				ed.Data[strconv.Itoa(k)] = v.Slice(k)
 			}
 		}
 		req.Labelmaps = append(req.Labelmaps, ed)
@@ -158,10 +159,6 @@ func (e *env) annotatePhantom(ser *phantom.Series, reader string) *radmark.Revis
 	}
 	return rev
 }
-
-func itoa(k int) string { return jsonNumber(k) }
-
-func jsonNumber(k int) string { b, _ := json.Marshal(k); return string(b) }
 
 // python runs a script of testdata with Debian's python3 and decodes its
 // JSON output into out.
@@ -223,8 +220,6 @@ func writeNIfTI(t *testing.T, path string, im *nifti.Image) []byte {
 	}
 	return buf.Bytes()
 }
-
-func testenv_SharedData(t *testing.T) string { return testenv.SharedData(t) }
 
 func readFile(t *testing.T, p string) []byte {
 	t.Helper()

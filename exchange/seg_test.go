@@ -9,6 +9,7 @@ import (
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/dicom"
 	"github.com/radmark/radmark/exchange"
+	"github.com/radmark/radmark/internal/testenv"
 	"github.com/radmark/radmark/volume"
 )
 
@@ -139,7 +140,7 @@ func TestSEGPhantomRoundTrip(t *testing.T) {
 // data onto their referenced series and checks every segment's voxels per
 // slice against pydicom's reading of the same file.
 func TestSEGImportShared(t *testing.T) {
-	data := testenv_SharedData(t)
+	data := testenv.SharedData(t)
 	cases := []struct {
 		name   string
 		seg    string

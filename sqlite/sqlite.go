@@ -28,7 +28,6 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/internal/sqlstore"
@@ -76,7 +75,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: create directory for %s: %w", path, err)
 	}
 
-	write, err := sql.Open("sqlite", path+"?"+commonParams+"&_journal_mode=WAL&_txlock=immediate")
+	write, err := openDB(path + "?" + commonParams + "&_journal_mode=WAL&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -101,7 +100,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 
 	// Opened after the writer so the file is already in WAL mode (a
 	// persistent property of the file).
-	read, err := sql.Open("sqlite", path+"?"+commonParams+"&_query_only=1")
+	read, err := openDB(path + "?" + commonParams + "&_query_only=1")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -121,6 +120,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		read:  read,
 		Store: sqlstore.New(sqlstore.Config{Dialect: sqlstore.SQLite, Write: write, Read: read}),
 	}, nil
+}
+
+// openDB opens a pool of connections with a statement cache (stmtcache.go).
+func openDB(dsn string) (*sql.DB, error) {
+	c, err := newCachingConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
