@@ -145,4 +145,7 @@ type UserStore interface {
 	// LoginFailuresFrom counts the failed sign-ins from an address since a
 	// time, for rate limiting.
 	LoginFailuresFrom(ctx context.Context, address string, since time.Time) (int, error)
+	// PruneLoginFailures forgets failed sign-ins before a time (they stay
+	// on the audit trail) and returns how many.
+	PruneLoginFailures(ctx context.Context, before time.Time) (int, error)
 }

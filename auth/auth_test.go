@@ -244,6 +244,9 @@ func testLogin(t *testing.T, e testdb.Engine) {
 
 	// Logout ends the session.
 	fourth, _ := s.Login(ctx, Op{}, "alice", "alice's long password", "")
+	if n, err := st.DeleteExpiredSessions(ctx, clk.t); err != nil || n != 0 {
+		t.Errorf("expired sessions left after sign-ins pruned: %d, %v", n, err)
+	}
 	if err := s.Logout(ctx, Op{}, fourth.Secret); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,6 +73,37 @@ type Service struct {
 	Config Config
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+
+	pruned atomic.Int64 // when Prune last ran here (Unix ns)
+}
+
+// pruneEvery is how often sign-ins prune, on each replica.
+const pruneEvery = time.Hour
+
+// keepFailures is how long failed sign-ins stay countable (the audit
+// trail keeps them for good).
+const keepFailures = 24 * time.Hour
+
+// Prune removes expired sessions and failed sign-ins older than a day
+// (longer than any rate-limit or lockout window needs). Sign-ins run it
+// once an hour by themselves.
+func (s *Service) Prune(ctx context.Context) error {
+	cfg := s.cfg()
+	now := s.now()
+	s.pruned.Store(now.UnixNano())
+	if _, err := s.Store.DeleteExpiredSessions(ctx, now); err != nil {
+		return err
+	}
+	_, err := s.Store.PruneLoginFailures(ctx, now.Add(-max(keepFailures, cfg.AddressWindow, cfg.Lockout.Window)))
+	return err
+}
+
+func (s *Service) maybePrune(ctx context.Context) error {
+	last := s.pruned.Load()
+	if s.now().UnixNano()-last < int64(pruneEvery) || !s.pruned.CompareAndSwap(last, s.now().UnixNano()) {
+		return nil
+	}
+	return s.Prune(ctx)
 }
 
 func (s *Service) cfg() Config { return s.Config.withDefaults() }
@@ -187,6 +219,9 @@ func (s *Service) Login(ctx context.Context, op Op, name, password, previous str
 	}
 	if len(name) > 256 || len(password) > maxPasswordBytes {
 		return nil, radmark.Errorf(radmark.EINVALID, "the account name or password is too long")
+	}
+	if err := s.maybePrune(ctx); err != nil {
+		return nil, err
 	}
 	fail := func(userID radmark.ID, why string, reason error) (*Login, error) {
 		ev := s.event(Op{Actor: name, RequestID: op.RequestID, Address: op.Address}, "login.failure", "user", userID, why)

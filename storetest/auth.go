@@ -479,6 +479,14 @@ func testLoginFailures(t *testing.T, open AuthOpener) {
 	}
 	_, _, err = s.RecordLoginFailure(ctx(t), radmark.LoginFailure{Name: "alice", UserID: alice.ID}, radmark.LockoutRule{}, NewEvent("alice", "login.failure", "user", alice.ID), nil)
 	wantCode(t, err, radmark.EINVALID, "RecordLoginFailure without a rule")
+	pruned, err := s.PruneLoginFailures(ctx(t), base.Add(21*time.Minute))
+	must(t, err, "PruneLoginFailures")
+	if pruned != 2 {
+		t.Errorf("PruneLoginFailures removed %d, want the 2 before the cut", pruned)
+	}
+	if count, _ := s.LoginFailuresFrom(ctx(t), "192.0.2.1", base); count != 3 {
+		t.Errorf("LoginFailuresFrom after pruning = %d, want 3", count)
+	}
 	CheckAuditChain(t, s, chainLen(t, s))
 }
 

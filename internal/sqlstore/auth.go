@@ -749,3 +749,12 @@ func (s *Store) LoginFailuresFrom(ctx context.Context, address string, since tim
 	}
 	return n, nil
 }
+
+// PruneLoginFailures implements radmark.UserStore.PruneLoginFailures.
+func (s *Store) PruneLoginFailures(ctx context.Context, before time.Time) (int, error) {
+	n, err := rowsAffected(s.write.ExecContext(ctx, s.rebind(`DELETE FROM login_failure WHERE at < ?`), s.timeArg(Timestamp(before))))
+	if err != nil {
+		return 0, fmt.Errorf("prune failed sign-ins: %w", err)
+	}
+	return int(n), nil
+}
