@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/radmark/radmark"
@@ -227,5 +228,39 @@ func TestSEGImportShared(t *testing.T) {
 			}
 			t.Logf("%s: %d segments, %d voxels, %d layers", c.name, len(py.Segments), total, len(rev.Content.Labelmaps))
 		})
+	}
+}
+
+// TestSEGBadInput: a SEG whose series is not archived, codes the schema
+// lacks, a revision that does not exist — each a clear error, and nothing
+// saved.
+func TestSEGBadInput(t *testing.T) {
+	data := testenv.SharedData(t)
+	e := newEnv(t)
+	segPath := filepath.Join(data, "annotations/dcmqi_liver-seg_ct-3slice/liver.seg.dcm")
+	b := readFile(t, segPath)
+	opt := exchange.ImportOptions{Project: e.project.ID, Reader: "importer"}
+	_, err := e.x.ImportSEG(t.Context(), e.op, b, opt)
+	if radmark.ErrorCode(err) != radmark.ENOTFOUND || !strings.Contains(err.Error(), "referenced series") {
+		t.Errorf("SEG on a series not archived: %v", err)
+	}
+	e.ingestFiles(dicomFiles(t, filepath.Join(data, "annotations/dcmqi_liver-seg_ct-3slice/images"))...)
+	_, err = e.x.ImportSEG(t.Context(), e.op, b, opt)
+	if radmark.ErrorCode(err) != radmark.EINVALID || !strings.Contains(err.Error(), "--add-labels") {
+		t.Errorf("unknown codes: %v", err)
+	}
+	sets, _ := e.ann.Sets(t.Context(), radmark.SetFilter{ProjectID: e.project.ID})
+	for _, s := range sets {
+		if s.Head != "" {
+			t.Errorf("a refused import saved revision %s", s.Head)
+		}
+	}
+	if _, err := e.x.SEG(t.Context(), e.op, "no-such-revision", ""); radmark.ErrorCode(err) != radmark.ENOTFOUND || !strings.Contains(err.Error(), "no-such-revision") {
+		t.Errorf("unknown revision: %v", err)
+	}
+	// A CT image is not a SEG.
+	ct := readFile(t, filepath.Join(data, "annotations/dcmqi_liver-seg_ct-3slice/images/01.dcm"))
+	if _, err := e.x.ImportSEG(t.Context(), e.op, ct, opt); err == nil || !strings.Contains(err.Error(), "not a DICOM SEG") {
+		t.Errorf("CT imported as SEG: %v", err)
 	}
 }

@@ -102,7 +102,7 @@ func (s *Service) SEG(ctx context.Context, op annotation.Op, rev radmark.ID, ser
 	return seg.Encode(seg.Series{Grid: sr.Volume.Grid, Header: sr.Header, SOPClass: sr.SOPClass, SeriesUID: sr.UID}, layers, segs, opt)
 }
 
-// personName makes an actor name a valid PN value (no component or group
+// personName makes an actor name a valid PN value (no value or group
 // separators, at most 64 characters).
 func personName(s string) string {
 	s = strings.Map(func(r rune) rune {
@@ -111,7 +111,13 @@ func personName(s string) string {
 		}
 		return r
 	}, s)
-	return truncate(s, 64)
+	s = truncate(s, 63)
+	if s != "" && !strings.Contains(s, "^") {
+		// The actor is the family name component; without a caret
+		// dciodvfy reads it as the retired free-text form.
+		s += "^"
+	}
+	return s
 }
 
 func sortedLayers(m map[int]*labelmap.Volume) []int {
