@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -32,6 +33,18 @@ var DefaultParams = Params{Time: 3, MemoryKiB: 64 * 1024, Threads: 4, SaltLen: 1
 
 // TestParams are cheap parameters for tests only.
 var TestParams = Params{Time: 1, MemoryKiB: 1024, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// hashSlots bounds how many argon2id computations run at once: each takes
+// its parameters' memory (64 MiB by default), so a burst of sign-ins
+// queues here instead of exhausting the server's memory.
+var hashSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// idKey is argon2.IDKey within a hashing slot.
+func idKey(password, salt []byte, p Params) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
+}
 
 // MinPasswordLength is the shortest password accepted, in characters.
 const MinPasswordLength = 12
@@ -66,7 +79,7 @@ func HashPassword(password string, p Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
+	key := idKey([]byte(password), salt, p)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -79,7 +92,7 @@ func VerifyPassword(password, encoded string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
+	got := idKey([]byte(password), salt, p)
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
@@ -93,7 +106,7 @@ func decodeHash(encoded string) (p Params, salt, key []byte, err error) {
 		return p, nil, nil, fmt.Errorf("argon2id hash of unsupported version %q", parts[2])
 	}
 	var threads uint32
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &threads); err != nil || threads == 0 || threads > 255 || p.Time == 0 || p.MemoryKiB == 0 {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &threads); err != nil || threads == 0 || threads > 255 || p.Time == 0 || p.Time > 100 || p.MemoryKiB == 0 || p.MemoryKiB > 4<<20 {
 		return p, nil, nil, fmt.Errorf("argon2id hash with bad parameters %q", parts[3])
 	}
 	p.Threads = uint8(threads)

@@ -345,6 +345,20 @@ func testAccountsAPI(t *testing.T, engine testdb.Engine) {
 	wantProblem(t, c.do("POST", "/api/v1/auth/logout", nil, rita.unsafe()...), 401, "not valid")
 	wantProblem(t, c.do("POST", "/api/v1/auth/logout", nil), 401, "no session")
 
+	// An admin sets a password: the old one and the sessions stop working.
+	root = e.mustLogin(t, "root", "root's long password")
+	rita = e.mustLogin(t, "rita", "rita's long password")
+	newPassword := "rita's brand new password"
+	tooShort := "short"
+	wantProblem(t, c.do("PATCH", "/api/v1/users/rita", updateUserRequest{Password: &tooShort}, root.unsafe()...), 400, "too short")
+	if r := c.do("PATCH", "/api/v1/users/rita", updateUserRequest{Password: &newPassword}, root.unsafe()...); r.Status != 200 {
+		t.Errorf("set password: %d %s", r.Status, r.Body)
+	}
+	wantProblem(t, c.do("GET", "/api/v1/auth/me", nil, "Cookie", rita.cookie()), 401, "not valid")
+	_, r = e.login(t, "rita", "rita's long password")
+	wantProblem(t, r, 401, "wrong account name or password")
+	e.mustLogin(t, "rita", newPassword)
+
 	// Every account route was exercised.
 	for _, rt := range e.srv.authRoutes() {
 		if len(c.seen[rt.ID]) == 0 {
