@@ -67,7 +67,7 @@ CREATE TABLE task (
 -- readers, and the database decides it whatever the replicas do.
 CREATE UNIQUE INDEX task_one_read_per_reader ON task (case_id, assignee) WHERE kind = 'read' AND assignee <> '';
 -- The pull queue: unassigned tasks by priority, then age.
-CREATE INDEX task_queue ON task (project_id, kind, state, priority DESC, created_at, id);
+CREATE INDEX task_queue ON task (project_id, kind, state, priority DESC, created_at, case_id, slot);
 CREATE INDEX task_assignee ON task (assignee, project_id);
 CREATE INDEX task_case ON task (case_id);
 
