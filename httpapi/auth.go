@@ -33,8 +33,9 @@ const CSRFHeader = "X-CSRF-Token"
 var _ Authenticator = (*Accounts)(nil)
 
 // Authenticate implements Authenticator. A request with an Authorization
-// header must carry a valid Bearer API token (no CSRF token needed: a
-// browser never adds it by itself). Otherwise a session cookie signs the
+// header must carry a valid personal API token, as a Bearer token or as
+// the password of Basic authentication (no CSRF token needed: a browser
+// never adds either by itself). Otherwise a session cookie signs the
 // request in; an unsafe request (not GET, HEAD or OPTIONS) with a session
 // cookie must also send the session's CSRF token in X-CSRF-Token, or is
 // refused with EFORBIDDEN. Wrong, expired and revoked credentials are
@@ -42,12 +43,28 @@ var _ Authenticator = (*Accounts)(nil)
 func (a *Accounts) Authenticate(w http.ResponseWriter, r *http.Request) (*radmark.Actor, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		token = strings.TrimSpace(token)
+		name := ""
+		switch {
+		case strings.EqualFold(scheme, "Bearer") && token != "":
+		case strings.EqualFold(scheme, "Basic"):
+			// For DICOMweb clients that only know Basic authentication:
+			// the account name and a personal API token as the password.
+			// Account passwords are not taken here, so that guessing them
+			// always meets sign-in's rate limit and lockout.
+			var ok bool
+			if name, token, ok = r.BasicAuth(); !ok || !strings.HasPrefix(token, auth.TokenPrefix) {
+				return nil, radmark.Errorf(radmark.EUNAUTHORIZED, "Basic authentication takes the account name and a personal API token (rmk_...) as the password, not the account's password")
+			}
+		default:
 			return nil, radmark.Errorf(radmark.EUNAUTHORIZED, "the Authorization header must be \"Bearer rmk_...\" with a personal API token")
 		}
-		t, u, err := a.Auth.TokenUser(r.Context(), strings.TrimSpace(token))
+		t, u, err := a.Auth.TokenUser(r.Context(), token)
 		if err != nil {
 			return nil, err
+		}
+		if name != "" && name != u.Name {
+			return nil, radmark.Errorf(radmark.EUNAUTHORIZED, "this API token belongs to another account than %q", name)
 		}
 		return &radmark.Actor{User: u, Via: "token", TokenID: t.ID, TokenScopes: t.Scopes}, nil
 	}

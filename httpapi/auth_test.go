@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -221,7 +222,15 @@ func testAccountsAPI(t *testing.T, engine testdb.Engine) {
 		t.Fatalf("create token with a token: %d %s", r.Status, r.Body)
 	}
 	wantProblem(t, c.do("POST", "/api/v1/tokens", tokReq, bearer(readTok.Token)...), 403, "scopes")
-	wantProblem(t, c.do("GET", "/api/v1/auth/me", nil, "Authorization", "Basic cm9vdDp4"), 401, "Bearer")
+	basic := func(user, password string) []string {
+		return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}
+	}
+	wantProblem(t, c.do("GET", "/api/v1/auth/me", nil, basic("root", "root's long password")...), 401, "not the account's password")
+	wantProblem(t, c.do("GET", "/api/v1/auth/me", nil, basic("ann", tok.Token)...), 401, "another account")
+	if r := c.do("GET", "/api/v1/auth/me", nil, basic("root", tok.Token)...); r.Status != 200 {
+		t.Errorf("Basic with a token: %d %s", r.Status, r.Body)
+	}
+	wantProblem(t, c.do("GET", "/api/v1/auth/me", nil, "Authorization", "Digest x"), 401, "Bearer")
 	wantProblem(t, c.do("GET", "/api/v1/auth/me", nil, bearer("rmk_"+strings.Repeat("A", 43))...), 401, "unknown API token")
 	wantProblem(t, c.do("POST", "/api/v1/tokens", createTokenRequest{Name: "x", ExpiresIn: "soon"}, root.unsafe()...), 400, "lifetime")
 	r = c.do("GET", "/api/v1/tokens", nil, "Cookie", root.cookie())

@@ -409,6 +409,21 @@ func createDemoAccounts(ctx context.Context, store radmark.UserStore, projectID 
 	return nil
 }
 
+// setUpDemoAccounts makes the demo accounts in the demo project that
+// createDemoProject made.
+func setUpDemoAccounts(ctx context.Context, db metaStore, stdout io.Writer) error {
+	ps, err := db.Projects(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p.Name == demoProjectName {
+			return createDemoAccounts(ctx, db, p.ID, stdout)
+		}
+	}
+	return fmt.Errorf("the demo project %q is missing", demoProjectName)
+}
+
 // accountFlags configure sign-in for `radmark serve`.
 type accountFlags struct {
 	oidcIssuer, oidcClient, oidcSecret, oidcRedirect, oidcMapping string

@@ -166,16 +166,20 @@ func auditHasAction(t *testing.T, db metaStore, action string) bool {
 func TestDemoAccounts(t *testing.T) {
 	ctx := t.Context()
 	db := openData(t, t.TempDir())
+	var out bytes.Buffer
+	if err := setUpDemoAccounts(ctx, db, &out); err == nil {
+		t.Error("demo accounts were made without the demo project")
+	}
 	p, err := (&annotation.Service{Store: db}).CreateProject(ctx, annotation.Op{Actor: "radmark-demo"}, demoProjectName, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	for range 2 { // a second run changes nothing
-		out.Reset()
-		if err := createDemoAccounts(ctx, db, p.ID, &out); err != nil {
-			t.Fatal(err)
-		}
+	if err := createDemoAccounts(ctx, db, p.ID, &out); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := setUpDemoAccounts(ctx, db, &out); err != nil { // a second run changes nothing
+		t.Fatal(err)
 	}
 	svc := &auth.Service{Store: db}
 	for _, d := range demoAccounts {
