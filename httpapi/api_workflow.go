@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,13 @@ type (
 		Version  *int               `json:"version,omitempty"`
 		Assignee string             `json:"assignee,omitempty"`
 		Decision *workflow.Decision `json:"decision,omitempty"`
+	}
+	uploadCasesResponse struct {
+		workflow.AddResult
+		// Stored counts the instances stored (or already there); Failed
+		// says why others were refused.
+		Stored int      `json:"stored"`
+		Failed []string `json:"failed"`
 	}
 	nextTaskResponse struct {
 		// Task is nil when nothing is waiting.
@@ -181,6 +189,13 @@ func (s *Server) workflowRoutes() []apiRoute {
 				}
 				return writeJSON(w, 201, res)
 			}},
+		{Method: "POST", Path: "/projects/{project}/cases/upload", ID: "uploadCases", Tag: "workflow",
+			Summary: "Store DICOM instances (a STOW-RS body: multipart/related; type=\"application/dicom\") and add their studies " +
+				"(by=series: their series) as cases; instances the archive refuses are listed, the others' studies still become cases",
+			Query: []apiParam{{Name: "by", Type: "string", Description: "study (default) or series"}},
+			OK:    201, Response: &uploadCasesResponse{}, Errors: []int{http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType},
+			Action: policy.ProjectManage, Project: projectOf,
+			Handle: func(w http.ResponseWriter, r *http.Request) error { return s.uploadCases(w, r, wf) }},
 		{Method: "GET", Path: "/projects/{project}/cases", ID: "listCases", Tag: "workflow", Summary: "A project's cases, oldest first",
 			Query: []apiParam{{Name: "state", Type: "string", Description: "reading, review, arbitration or done"},
 				{Name: "study", Type: "string"}, {Name: "limit", Type: "integer", Description: "default 100, at most 1000"}, {Name: "offset", Type: "integer"}},
@@ -385,6 +400,75 @@ func (s *Server) workflowRoutes() []apiRoute {
 			}})
 	}
 	return routes
+}
+
+// uploadCases stores a STOW-RS body and adds what it held as cases.
+func (s *Server) uploadCases(w http.ResponseWriter, r *http.Request, wf *workflow.Service) error {
+	bySeries := false
+	switch r.URL.Query().Get("by") {
+	case "", "study":
+	case "series":
+		bySeries = true
+	default:
+		return radmark.Errorf(radmark.EINVALID, "by must be study or series, not %q", r.URL.Query().Get("by"))
+	}
+	project := radmark.ID(r.PathValue("project"))
+	if _, err := s.Annotations.Project(r.Context(), project); err != nil {
+		return err
+	}
+	boundary, err := stowBoundary(r.Header.Get("Content-Type"))
+	if err != nil {
+		return err
+	}
+	maxBody := s.maxBody()
+	if r.ContentLength > maxBody {
+		return radmark.Errorf(radmark.ETOOLARGE, "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, maxBody)
+	}
+	resp := &uploadCasesResponse{Failed: []string{}}
+	var refs []workflow.CaseRef
+	seen := map[workflow.CaseRef]bool{}
+	_, err = readParts(http.MaxBytesReader(w, r.Body, maxBody), boundary, maxBody, s.TempDir, func(batch []*spooled) error {
+		var sources []archive.Source
+		for _, sp := range batch {
+			if sp.partErr != nil {
+				resp.Failed = append(resp.Failed, sp.src.Name+": "+radmark.ErrorMessage(sp.partErr))
+				continue
+			}
+			sources = append(sources, sp.src)
+		}
+		if len(sources) == 0 {
+			return nil
+		}
+		res, err := s.Archive.Ingest(r.Context(), sources, archive.IngestOptions{})
+		for _, rr := range res {
+			if rr.Err != nil {
+				resp.Failed = append(resp.Failed, rr.Name+": "+radmark.ErrorMessage(rr.Err))
+				continue
+			}
+			resp.Stored++
+			ref := workflow.CaseRef{StudyUID: rr.StudyUID}
+			if bySeries {
+				ref.SeriesUID = rr.SeriesUID
+			}
+			if !seen[ref] {
+				seen[ref] = true
+				refs = append(refs, ref)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if resp.Stored == 0 {
+		return radmark.Errorf(radmark.EINVALID, "no instance was stored: %s", strings.Join(resp.Failed, "; "))
+	}
+	res, err := wf.AddCases(r.Context(), wfOp(r), project, workflow.AddRequest{Studies: refs, Source: "upload"})
+	if err != nil {
+		return err
+	}
+	resp.AddResult = *res
+	return writeJSON(w, 201, resp)
 }
 
 // baseVersion reads the version a change is based on from If-Match or

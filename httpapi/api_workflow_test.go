@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -302,6 +303,35 @@ func TestWorkflowAPI(t *testing.T) {
 			if len(events) != 9 || events[0].Actor != "ann" || events[0].Action != "task.claim" {
 				t.Errorf("audit of read 1: %+v", events)
 			}
+
+			// Upload: a new radiograph becomes a case; a part that is not
+			// DICOM is listed as failed; the same image again adds nothing.
+			xr2, err := phantom.GenerateXRay(phantom.XRaySpec{Rows: 32, Columns: 32, PixelSpacing: [2]float64{1, 1}, Background: 50, Seed: 77})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var part bytes.Buffer
+			if err := dicom.WriteFile(&part, xr2.Dataset, dicom.WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			body := "--b\r\nContent-Type: application/dicom\r\n\r\n" + part.String() + "\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b--\r\n"
+			ct := `multipart/related; type="application/dicom"; boundary=b`
+			var up uploadCasesResponse
+			r = as("mgr", "POST", pp+"/cases/upload", body, "Content-Type", ct)
+			expect(r, 201, "upload")
+			r.json(t, &up)
+			if up.Stored != 1 || len(up.Failed) != 1 || len(up.Added) != 1 || up.Added[0].Source != "upload" ||
+				up.Added[0].StudyUID != radmark.UID(xr2.Dataset.Strings(dicom.TagStudyInstanceUID)[0]) {
+				t.Errorf("upload: %s", r.Body)
+			}
+			r = as("mgr", "POST", pp+"/cases/upload?by=series", body, "Content-Type", ct)
+			expect(r, 201, "upload by series")
+			r.json(t, &up)
+			if len(up.Added) != 1 || up.Added[0].SeriesUID == "" {
+				t.Errorf("upload by series: %s", r.Body)
+			}
+			expect(as("mgr", "POST", pp+"/cases/upload", "--b--\r\n", "Content-Type", ct), 400, "empty upload")
+			expect(as("mgr", "POST", pp+"/cases/upload", body, "Content-Type", "application/json"), 415, "upload of JSON")
 
 			for _, rt := range srv.workflowRoutes() {
 				if !c.seen[rt.ID][rt.OK] {
