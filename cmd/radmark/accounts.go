@@ -118,6 +118,30 @@ func parseNamed(fs *flag.FlagSet, args []string) (string, error) {
 	return "", usageError{fmt.Sprintf("give one account NAME, not %q", names)}
 }
 
+// accountFlagSet makes the flag set of an account command, with the
+// storage flags.
+func accountFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *storageFlags) {
+	fs := newFlagSet(name, stderr)
+	st := &storageFlags{}
+	st.register(fs)
+	fs.Usage = func() { fmt.Fprint(stderr, usage+"\nFlags:\n"); fs.PrintDefaults() }
+	return fs, st
+}
+
+// openUser opens the store and the account service, and finds an account.
+func openUser(ctx context.Context, st *storageFlags, name string) (metaStore, *auth.Service, *radmark.User, error) {
+	db, svc, err := openAccounts(ctx, st)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u, err := db.UserByName(ctx, name)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return db, svc, u, nil
+}
+
 // openAccounts opens the store and the account service over it.
 func openAccounts(ctx context.Context, st *storageFlags) (metaStore, *auth.Service, error) {
 	db, _, err := openStorage(ctx, st)
@@ -146,14 +170,11 @@ func readPassword(stdin io.Reader, fromStdin bool) (password string, generated b
 }
 
 func userAddCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user add", stderr)
-	var st storageFlags
-	st.register(fs)
+	fs, st := accountFlagSet("user add", userUsage, stderr)
 	role := fs.String("role", "", "site role: admin or user (required)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
 	display := fs.String("display-name", "", "the name shown in the UI")
 	email := fs.String("email", "", "email address")
-	fs.Usage = func() { fmt.Fprint(stderr, userUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	name, err := parseNamed(fs, args)
 	if err != nil {
 		return err
@@ -165,7 +186,7 @@ func userAddCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	db, svc, err := openAccounts(ctx, &st)
+	db, svc, err := openAccounts(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -182,11 +203,8 @@ func userAddCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 }
 
 func userPasswdCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user passwd", stderr)
-	var st storageFlags
-	st.register(fs)
+	fs, st := accountFlagSet("user passwd", userUsage, stderr)
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	fs.Usage = func() { fmt.Fprint(stderr, userUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	name, err := parseNamed(fs, args)
 	if err != nil {
 		return err
@@ -195,15 +213,11 @@ func userPasswdCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return err
 	}
-	db, svc, err := openAccounts(ctx, &st)
+	db, svc, u, err := openUser(ctx, st, name)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	u, err := db.UserByName(ctx, name)
-	if err != nil {
-		return err
-	}
 	if _, err := svc.UpdateUser(ctx, cliOp(), nil, u.ID, auth.UserChange{Password: &password}); err != nil {
 		return err
 	}
@@ -215,12 +229,9 @@ func userPasswdCmd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 }
 
 func userRoleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("user role", stderr)
-	var st storageFlags
-	st.register(fs)
+	fs, st := accountFlagSet("user role", userUsage, stderr)
 	project := fs.String("project", "", "project ID (required)")
 	role := fs.String("role", "", "roles, comma-separated: manager, annotator, radiologist, reviewer, viewer; none removes the membership (required)")
-	fs.Usage = func() { fmt.Fprint(stderr, userUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	name, err := parseNamed(fs, args)
 	if err != nil {
 		return err
@@ -234,15 +245,11 @@ func userRoleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return usageError{"--role: " + radmark.ErrorMessage(err)}
 		}
 	}
-	db, svc, err := openAccounts(ctx, &st)
+	db, svc, u, err := openUser(ctx, st, name)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	u, err := db.UserByName(ctx, name)
-	if err != nil {
-		return err
-	}
 	if roles == nil {
 		if err := svc.RemoveMembership(ctx, cliOp(), radmark.ID(*project), u.ID); err != nil {
 			return err
@@ -306,13 +313,10 @@ func userListCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func tokenCreateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token create", stderr)
-	var st storageFlags
-	st.register(fs)
+	fs, st := accountFlagSet("token create", tokenUsage, stderr)
 	scope := fs.String("scope", "write", "read (changes nothing) or write (everything the account may do)")
 	expires := fs.String("expires", "", "lifetime: days (90d) or a duration (720h); empty: never")
 	label := fs.String("label", "", "what the token is for (default: cli)")
-	fs.Usage = func() { fmt.Fprint(stderr, tokenUsage+"\nFlags:\n"); fs.PrintDefaults() }
 	name, err := parseNamed(fs, args)
 	if err != nil {
 		return err
@@ -327,15 +331,11 @@ func tokenCreateCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *label == "" {
 		*label = "cli"
 	}
-	db, svc, err := openAccounts(ctx, &st)
+	db, svc, u, err := openUser(ctx, st, name)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	u, err := db.UserByName(ctx, name)
-	if err != nil {
-		return err
-	}
 	if u.Disabled {
 		return fmt.Errorf("account %s is disabled", u.Name)
 	}
