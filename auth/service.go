@@ -472,4 +472,3 @@ func ParseTTL(v string) (time.Duration, error) {
 	}
 	return d, nil
 }
-
