@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/radmark/radmark"
 )
@@ -206,11 +207,14 @@ func testWorkflowTransitions(t *testing.T, s WorkflowStores) {
 func testWorkflowClaims(t *testing.T, s WorkflowStores) {
 	p := createProject(t, s, "Claims")
 	low, high := newCase(p.ID, "3.1", 2, 0), newCase(p.ID, "3.2", 2, 5)
+	caseDue := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	high.Case.Due = &caseDue
 	_, err := s.AddCases(ctx(t), []radmark.NewCase{low, high})
 	must(t, err, "AddCases")
+	cfgDue := time.Date(2027, 5, 6, 7, 8, 9, 0, time.UTC)
 	claim := func(who string, quota int) (*radmark.Task, error) {
 		return s.ClaimTask(ctx(t), radmark.ClaimRequest{ProjectID: p.ID, Kind: radmark.TaskRead, Assignee: who, Quota: quota,
-			Event: NewEvent(who, "task.claim", "task", "")})
+			Due: &cfgDue, Event: NewEvent(who, "task.claim", "task", "")})
 	}
 	// Priority first, then one read per reader per case.
 	a1, err := claim("ann", 0)
@@ -222,6 +226,10 @@ func testWorkflowClaims(t *testing.T, s WorkflowStores) {
 	must(t, err, "claim")
 	if a2 == nil || a2.CaseID != low.Case.ID {
 		t.Fatalf("second claim = %+v, want a read of the other case", a2)
+	}
+	// The case's due date wins over the one the claim proposes.
+	if a1.Due == nil || !a1.Due.Equal(caseDue) || a2.Due == nil || !a2.Due.Equal(cfgDue) || a1.AssignedAt == nil {
+		t.Errorf("due dates: %v and %v, want %v and %v", a1.Due, a2.Due, caseDue, cfgDue)
 	}
 	if _, err := claim("ann", 2); radmark.ErrorCode(err) != radmark.EFORBIDDEN {
 		t.Errorf("claim over quota: %v", err)

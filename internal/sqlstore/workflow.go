@@ -554,8 +554,10 @@ func (s *Store) ClaimTask(ctx context.Context, r radmark.ClaimRequest) (*radmark
 		if err != nil {
 			return nil, fmt.Errorf("find a task: %w", err)
 		}
+		// The case's due date wins over the workflow's.
 		n, err := rowsAffected(tx.ExecContext(ctx, s.rebind(`UPDATE task SET state = 'assigned', assignee = ?, assigned_at = ?,
-	due = coalesce(due, ?), updated_at = ?, version = version + 1 WHERE id = ? AND state = 'unassigned'`),
+	due = coalesce((SELECT c.due FROM reading_case c WHERE c.id = task.case_id), ?), updated_at = ?, version = version + 1
+WHERE id = ? AND state = 'unassigned'`),
 			r.Assignee, s.timeArg(now), s.optTime(r.Due), s.timeArg(now), id))
 		if err != nil {
 			return nil, fmt.Errorf("assign task: %w", err)
