@@ -156,3 +156,21 @@ func (s *Service) CanWriteSet(ctx context.Context, actor *radmark.Actor, set *ra
 	}
 	return nil
 }
+
+// CanCreateSet decides whether actor may open an annotation set of their
+// own on a study (or series) of a project outside a task: not on the
+// project's cases, whose sets the workflow opens when a task starts.
+func (s *Service) CanCreateSet(ctx context.Context, actor *radmark.Actor, project radmark.ID, study, series radmark.UID) error {
+	if actor == nil || actor.User == nil {
+		return unauthenticated()
+	}
+	set := &radmark.AnnotationSet{ProjectID: project, StudyUID: study, SeriesUID: series, Reader: actor.Name()}
+	c, err := s.caseOfSet(ctx, set)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		return forbidden("study %s is case %s of this project: annotate it through your task (the set opens when the task starts)", study, c.ID)
+	}
+	return nil
+}

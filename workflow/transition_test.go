@@ -99,6 +99,10 @@ func TestTransitions(t *testing.T) {
 			}
 			wantErr(t, e.wf.CanWriteSet(ctx, e.users["ann"], bobSet), radmark.EFORBIDDEN, "ann writes bob's set")
 			wantErr(t, e.wf.CanReadSet(ctx, nil, bobSet), radmark.EUNAUTHORIZED, "anonymous reads a set")
+			wantErr(t, e.wf.CanCreateSet(ctx, e.users["cat"], e.project.ID, c.StudyUID, c.SeriesUID), radmark.EFORBIDDEN, "a set of one's own on a case")
+			if err := e.wf.CanCreateSet(ctx, e.users["cat"], e.project.ID, "1.2.3.4", ""); err != nil {
+				t.Errorf("a set on a study that is no case: %v", err)
+			}
 
 			e.save("ann", t1, good)
 			t1 = e.do("ann", t1.ID, workflow.Submit, workflow.Args{})
