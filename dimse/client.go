@@ -290,23 +290,35 @@ func readStored(ctx context.Context, ar Archive, in *radmark.Instance) (*storedO
 }
 
 // encodedFor returns the data set in a syntax the association accepted for
-// the object's SOP class: as stored if possible, otherwise re-encoded in
-// explicit or implicit VR little endian when the stored syntax is native.
-func (o *storedObject) encodedFor(c *Client) (ts string, data []byte, err error) {
+// the object's SOP class: as stored if possible, otherwise in explicit or
+// implicit VR little endian, decompressed by the archive when it is stored
+// compressed.
+func (o *storedObject) encodedFor(ctx context.Context, ar Archive, in *radmark.Instance, c *Client) (ts string, data []byte, err error) {
 	if c.Accepted(o.sopClass, o.ts) {
 		return o.ts, o.file[o.datasetOffset:], nil
 	}
-	src, _ := dicom.LookupTransferSyntax(o.ts)
+	file := o.file
 	for _, alt := range []string{dicom.ExplicitVRLittleEndian, dicom.ImplicitVRLittleEndian} {
 		if !c.Accepted(o.sopClass, alt) {
 			continue
 		}
-		if src.Encapsulated {
-			return "", nil, fmt.Errorf("the peer accepts %s only uncompressed, and the instance is stored in %s", o.sopClass, src.Name)
+		if src, _ := dicom.LookupTransferSyntax(o.ts); src.Encapsulated {
+			rc, _, err := ar.Encoded(ctx, in, dicom.ExplicitVRLittleEndian)
+			if err != nil {
+				return "", nil, fmt.Errorf("the peer accepts %s only uncompressed: %w", o.sopClass, err)
+			}
+			file, err = io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				return "", nil, err
+			}
 		}
-		f, err := dicom.ParseBytes(o.file, dicom.ParseOptions{})
+		f, err := dicom.ParseBytes(file, dicom.ParseOptions{})
 		if err != nil {
 			return "", nil, err
+		}
+		if f.TransferSyntax.UID == alt {
+			return alt, file[f.DatasetOffset:], nil
 		}
 		var buf bytes.Buffer
 		if err := dicom.WriteDatasetSyntax(&buf, f.Dataset, alt); err != nil {
@@ -370,7 +382,7 @@ func send(ctx context.Context, ar Archive, peer Peer, opts DialOptions, instance
 			if err == nil {
 				var ts string
 				var data []byte
-				if ts, data, err = obj.encodedFor(c); err == nil {
+				if ts, data, err = obj.encodedFor(ctx, ar, in, c); err == nil {
 					r.Status, err = c.store(obj.sopClass, obj.sopInstance, ts, bytes.NewReader(data), origAE, origID)
 					var se *StatusError
 					if err != nil && !errors.As(err, &se) {

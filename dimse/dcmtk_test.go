@@ -605,6 +605,24 @@ func TestMoveAndGet(t *testing.T) {
 		t.Fatalf("getscu IMAGE: %v\n%s", err, out)
 	}
 	sameDataSets(t, getDir2, files[:1])
+
+	// A compressed instance to a peer that accepts only uncompressed
+	// syntaxes (getscu's default): radmark decompresses it.
+	rle := filepath.Join(data, "syntaxes", "generated_from_tcia-lung-ct-slice15", "04_rle-lossless_1.2.840.10008.1.2.5.dcm")
+	storeSeries(t, p, []string{rle}, "-xr", "-R")
+	rf, _ := dicom.ParseFile(rle, dicom.ParseOptions{StopAtPixelData: true})
+	getDir3 := t.TempDir()
+	out, err = dcmtk(t, "getscu", "-aec", "RADMARK", "-S", "-od", getDir3, "-k", "QueryRetrieveLevel=IMAGE",
+		"-k", "StudyInstanceUID="+rf.Dataset.String(dicom.TagStudyInstanceUID), "-k", "SeriesInstanceUID="+rf.Dataset.String(dicom.TagSeriesInstanceUID),
+		"-k", "SOPInstanceUID="+rf.Dataset.String(dicom.TagSOPInstanceUID), "127.0.0.1", port(p))
+	if err != nil {
+		t.Fatalf("getscu of an RLE instance: %v\n%s", err, out)
+	}
+	decompressed := filepath.Join(t.TempDir(), "rle-decompressed.dcm")
+	if out, err := dcmtk(t, "dcmdrle", rle, decompressed); err != nil {
+		t.Fatalf("dcmdrle: %v\n%s", err, out)
+	}
+	sameDataSets(t, getDir3, []string{decompressed})
 }
 
 func TestStoreSCUToStorescp(t *testing.T) {

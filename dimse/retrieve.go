@@ -163,7 +163,7 @@ func (s *Server) getSubOps(ctx context.Context, a *association, instances []*rad
 		if err == nil {
 			var ts string
 			var data []byte
-			if ts, data, err = obj.encodedFor(cl); err == nil {
+			if ts, data, err = obj.encodedFor(ctx, s.archive, in, cl); err == nil {
 				r.Status, err = cl.store(obj.sopClass, obj.sopInstance, ts, bytes.NewReader(data), "", 0)
 				var se *StatusError
 				if err != nil && !errors.As(err, &se) {

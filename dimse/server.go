@@ -30,6 +30,9 @@ type Archive interface {
 	SearchInstances(ctx context.Context, q *archive.Search, urls archive.URLs) ([]archive.SearchResult, error)
 	Select(ctx context.Context, study, series, sop radmark.UID) ([]*radmark.Instance, error)
 	Open(ctx context.Context, in *radmark.Instance) (io.ReadCloser, error)
+	// Encoded returns the instance as a Part 10 file in ts (used to
+	// decompress for peers that accept only uncompressed syntaxes).
+	Encoded(ctx context.Context, in *radmark.Instance, ts string) (io.ReadCloser, string, error)
 }
 
 // Peer is a known application entity: a C-MOVE destination, or a PACS the
