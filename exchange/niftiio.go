@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
@@ -46,58 +48,82 @@ func (s *Service) ImageNIfTI(ctx context.Context, series radmark.UID) (*nifti.Im
 	vals := make([]float32, n*g.NumSlices)
 	shared := true
 	slope, inter := g.Slices[0].Slope, g.Slices[0].Intercept
-	for k, sl := range g.Slices {
+	for _, sl := range g.Slices {
 		if sl.LUT != nil || sl.Slope != slope || sl.Intercept != inter || sl.Slope == 0 {
 			shared = false
 		}
-		v, err := sr.Volume.SliceValues(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		copy(vals[k*n:], v)
 	}
-	im := &nifti.Image{Dims: [3]int{g.Columns, g.Rows, g.NumSlices}, Affine: Affine(g),
-		Description: truncate("radmark "+g.Modality+" series "+string(series), 79)}
 	if !shared {
 		slope, inter = 1, 0
 	}
-	stored := func(v float32) float64 { return math.Round((float64(v) - inter) / slope) }
+	// Slices are read, decoded and summarised in parallel (Volume is safe
+	// for concurrent use): the range of stored values, and whether every
+	// value is one (an integer through the shared rescale).
+	type summary struct {
+		lo, hi   float64
+		integral bool
+	}
+	sums := make([]summary, g.NumSlices)
+	if err := forEachSlice(ctx, g.NumSlices, func(k int) error {
+		v, err := sr.Volume.SliceValues(ctx, k)
+		if err != nil {
+			return err
+		}
+		copy(vals[k*n:], v)
+		sm := summary{lo: math.Inf(1), hi: math.Inf(-1), integral: true}
+		for _, x := range v {
+			st := math.Round((float64(x) - inter) / slope)
+			if d := st*slope + inter - float64(x); d > 1e-3 || d < -1e-3 {
+				sm.integral = false
+				break
+			}
+			if st < sm.lo {
+				sm.lo = st
+			}
+			if st > sm.hi {
+				sm.hi = st
+			}
+		}
+		sums[k] = sm
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	im := &nifti.Image{Dims: [3]int{g.Columns, g.Rows, g.NumSlices}, Affine: Affine(g),
+		Description: truncate("radmark "+g.Modality+" series "+string(series), 79)}
 	integral := true
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, v := range vals {
-		st := stored(v)
-		if math.Abs(st*slope+inter-float64(v)) > 1e-3*math.Max(1, math.Abs(float64(v))) {
-			integral = false
-			break
-		}
-		lo, hi = math.Min(lo, st), math.Max(hi, st)
+	for _, sm := range sums {
+		integral = integral && sm.integral
+		lo, hi = min(lo, sm.lo), max(hi, sm.hi)
 	}
+	var size int
+	var put func(dst []byte, x float32)
+	stored := func(x float32) float64 { return math.Round((float64(x) - inter) / slope) }
 	switch {
 	case integral && lo >= math.MinInt16 && hi <= math.MaxInt16:
-		im.Datatype = nifti.Int16
-		im.Data = make([]byte, 2*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint16(im.Data[2*i:], uint16(int16(stored(v))))
-		}
+		im.Datatype, size = nifti.Int16, 2
+		put = func(dst []byte, x float32) { binary.LittleEndian.PutUint16(dst, uint16(int16(stored(x)))) }
 	case integral && lo >= 0 && hi <= math.MaxUint16:
-		im.Datatype = nifti.Uint16
-		im.Data = make([]byte, 2*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint16(im.Data[2*i:], uint16(stored(v)))
-		}
+		im.Datatype, size = nifti.Uint16, 2
+		put = func(dst []byte, x float32) { binary.LittleEndian.PutUint16(dst, uint16(stored(x))) }
 	case integral && lo >= math.MinInt32 && hi <= math.MaxInt32:
-		im.Datatype = nifti.Int32
-		im.Data = make([]byte, 4*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint32(im.Data[4*i:], uint32(int32(stored(v))))
-		}
+		im.Datatype, size = nifti.Int32, 4
+		put = func(dst []byte, x float32) { binary.LittleEndian.PutUint32(dst, uint32(int32(stored(x)))) }
 	default:
 		slope, inter = 1, 0
-		im.Datatype = nifti.Float32
-		im.Data = make([]byte, 4*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint32(im.Data[4*i:], math.Float32bits(v))
+		im.Datatype, size = nifti.Float32, 4
+		put = func(dst []byte, x float32) { binary.LittleEndian.PutUint32(dst, math.Float32bits(x)) }
+	}
+	im.Data = make([]byte, size*len(vals))
+	if err := forEachSlice(ctx, g.NumSlices, func(k int) error {
+		dst := im.Data[k*n*size:]
+		for i, x := range vals[k*n : (k+1)*n] {
+			put(dst[i*size:], x)
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	im.SclSlope, im.SclInter = slope, inter
 	return im, nil
@@ -263,4 +289,45 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// forEachSlice runs fn for 0..n-1 on a few workers and returns the first
+// error.
+func forEachSlice(ctx context.Context, n int, fn func(k int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for w := 0; w < min(n, max(4, 2*runtime.GOMAXPROCS(0))); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				if err := fn(k); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					cancel()
+				}
+			}
+		}()
+	}
+feed:
+	for k := 0; k < n; k++ {
+		select {
+		case next <- k:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	return ctx.Err()
 }
