@@ -142,6 +142,12 @@ func TestSEGPhantomRoundTrip(t *testing.T) {
 // slice against pydicom's reading of the same file.
 func TestSEGImportShared(t *testing.T) {
 	data := testenv.SharedData(t)
+	// pydicom 2.3 decodes neither 1-bit RLE, JPEG 2000 nor Deflated Image
+	// Frame Compression: the syntax variants of the liver SEG (the same
+	// segmentation, per the data's manifest) are checked against its
+	// reading of the plain file.
+	const liver = "annotations/dcmqi_liver-seg_ct-3slice/liver.seg.dcm"
+	reference := map[string]string{"liver deflate": liver, "liver RLE": liver, "liver JPEG 2000": liver}
 	cases := []struct {
 		name   string
 		seg    string
@@ -149,6 +155,11 @@ func TestSEGImportShared(t *testing.T) {
 	}{
 		{"dcmqi liver", "annotations/dcmqi_liver-seg_ct-3slice/liver.seg.dcm", "annotations/dcmqi_liver-seg_ct-3slice/images"},
 		{"dcmqi overlaps", "annotations/dcmqi_liver-seg_ct-3slice/partial_overlaps.seg.dcm", "annotations/dcmqi_liver-seg_ct-3slice/images"},
+		{"liver deflate", "annotations/dcmqi_liver-seg_ct-3slice/seg-syntax-variants_pydicom-data/liver_deflate.dcm", "annotations/dcmqi_liver-seg_ct-3slice/images"},
+		{"liver big endian", "annotations/dcmqi_liver-seg_ct-3slice/seg-syntax-variants_pydicom-data/liver_expb.dcm", "annotations/dcmqi_liver-seg_ct-3slice/images"},
+		{"liver RLE", "annotations/dcmqi_liver-seg_ct-3slice/seg-syntax-variants_pydicom-data/liver_rle.dcm", "annotations/dcmqi_liver-seg_ct-3slice/images"},
+		{"liver JPEG 2000", "annotations/dcmqi_liver-seg_ct-3slice/seg-syntax-variants_pydicom-data/liver_j2k.dcm", "annotations/dcmqi_liver-seg_ct-3slice/images"},
+		{"liver non-byte-aligned", "annotations/dcmqi_liver-seg_ct-3slice/seg-syntax-variants_pydicom-data/liver_nonbyte_aligned.dcm", "annotations/dcmqi_liver-seg_ct-3slice/images"},
 		{"dcmqi 23x38x3", "annotations/dcmqi_23x38x3/label.seg.dcm", "annotations/dcmqi_23x38x3/images"},
 		{"highdicom binary", "annotations/highdicom/ct-16px-4slice/seg_image_ct_binary.dcm", "annotations/highdicom/ct-16px-4slice/images_pydicom-dicomdirtests-CT2"},
 		{"highdicom overlap", "annotations/highdicom/ct-16px-4slice/seg_image_ct_binary_overlap.dcm", "annotations/highdicom/ct-16px-4slice/images_pydicom-dicomdirtests-CT2"},
@@ -167,7 +178,11 @@ func TestSEGImportShared(t *testing.T) {
 				t.Fatal(err)
 			}
 			var py pySEG
-			python(t, &py, "read_seg.py", segPath)
+			ref := segPath
+			if r, ok := reference[c.name]; ok {
+				ref = filepath.Join(data, r)
+			}
+			python(t, &py, "read_seg.py", ref)
 			f, err := dicom.ParseBytes(b, dicom.ParseOptions{})
 			if err != nil {
 				t.Fatal(err)
