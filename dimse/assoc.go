@@ -47,6 +47,7 @@ type association struct {
 	// when it did.
 	watchCancel uint16
 	cancelled   bool
+	lastPoll    time.Time
 }
 
 // message is one DIMSE message: its command and, if any, its data set.
@@ -204,6 +205,12 @@ func (a *association) pendingData() bool {
 	if a.br.Buffered() > 0 {
 		return true
 	}
+	// Polling the socket costs a millisecond: do it at most every 100 ms,
+	// so a long result list is not slowed down by it.
+	if time.Since(a.lastPoll) < 100*time.Millisecond {
+		return false
+	}
+	a.lastPoll = time.Now()
 	_ = a.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
 	_, err := a.br.Peek(1)
 	a.deadline(a.idle)

@@ -206,7 +206,7 @@ func (c *Command) encode() []byte {
 		str(tagAffectedSOPClassUID, c.AffectedSOPClassUID, 0)
 	}
 	us(tagCommandField, c.Field)
-	if c.IsResponse() {
+	if c.IsResponse() || c.Field == CCancelRQ {
 		us(tagMessageIDRespondedTo, c.MessageIDRespondedTo)
 	} else {
 		us(tagMessageID, c.MessageID)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/radmark/radmark/dicom"
+	"github.com/radmark/radmark/internal/testenv"
 )
 
 func sampleRQ() *associate {
@@ -346,5 +347,66 @@ func TestDcmtkAssociateRequests(t *testing.T) {
 		if strings.Contains(f, "getscu") && len(a.Roles) == 0 {
 			t.Errorf("%s: getscu's role selection items were not read", f)
 		}
+	}
+}
+
+// TestFindCancel sends a C-CANCEL right behind a C-FIND: the SCP stops
+// and answers Cancel (PS3.4 C.4.1.2.3.1).
+func TestFindCancel(t *testing.T) {
+	data := testenv.SharedData(t)
+	ar := newArchive(t)
+	_, p := startServer(t, Config{}, ar)
+	storeSeries(t, p, dicomFiles(t, filepath.Join(data, "ct", "tcia_lung-pet-ct-dx_A0002_chest-8mm")))
+	cl, err := Dial(context.Background(), Peer{AETitle: "RADMARK", Host: "127.0.0.1", Port: p},
+		DialOptions{CallingAE: "SELF", Contexts: []ProposedContext{{AbstractSyntax: StudyRootFind, TransferSyntaxes: []string{dicom.ExplicitVRLittleEndian}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Release()
+	pc := cl.context(StudyRootFind, "")
+	id := &dicom.Dataset{}
+	id.SetString(dicom.TagQueryRetrieveLevel, "IMAGE")
+	id.SetString(dicom.TagSOPInstanceUID)
+	var buf bytes.Buffer
+	dicom.WriteDatasetSyntax(&buf, id, dicom.ExplicitVRLittleEndian)
+	ident := buf.Bytes()
+	if err := cl.a.writeMessage(pc, &Command{Field: CFindRQ, MessageID: 5, AffectedSOPClassUID: StudyRootFind}, bytes.NewReader(ident)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.a.writeMessage(pc, &Command{Field: CCancelRQ, MessageIDRespondedTo: 5}, nil); err != nil {
+		t.Fatal(err)
+	}
+	pending := 0
+	for {
+		m, err := cl.a.readMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.close()
+		if m.cmd.Status == StatusPending {
+			pending++
+			continue
+		}
+		if m.cmd.Status != StatusCancel || pending >= 30 {
+			t.Errorf("final status 0x%04X after %d of 30 matches", m.cmd.Status, pending)
+		}
+		break
+	}
+	// The association goes on.
+	cl.a.writeMessage(pc, &Command{Field: CFindRQ, MessageID: 6, AffectedSOPClassUID: StudyRootFind}, bytes.NewReader(ident))
+	n := 0
+	for {
+		m, err := cl.a.readMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.close()
+		if m.cmd.Status != StatusPending {
+			if m.cmd.Status != StatusSuccess || n != 30 {
+				t.Errorf("second C-FIND: status 0x%04X with %d matches", m.cmd.Status, n)
+			}
+			break
+		}
+		n++
 	}
 }
