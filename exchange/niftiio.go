@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/dataset"
+	"github.com/radmark/radmark/dicom"
 	"github.com/radmark/radmark/labelmap"
 	"github.com/radmark/radmark/nifti"
 	"github.com/radmark/radmark/volume"
@@ -55,6 +57,12 @@ func (s *Service) ImageNIfTI(ctx context.Context, series radmark.UID) (*nifti.Im
 	}
 	if !shared {
 		slope, inter = 1, 0
+	}
+	if shared {
+		im, ok, err := s.nativeImage(ctx, sr, slope, inter)
+		if err != nil || ok {
+			return im, err
+		}
 	}
 	// Slices are read, decoded and summarised in parallel (Volume is safe
 	// for concurrent use): the range of stored values, and whether every
@@ -330,4 +338,82 @@ feed:
 	default:
 	}
 	return ctx.Err()
+}
+
+// nativeImage writes the stored values of an integer series whose slices
+// share one rescale straight into an int16/uint16 image with that rescale
+// in scl_slope/scl_inter, as dcm2niix does, without the detour through
+// modality floats. ok is false when the series is not like that (the
+// caller converts through modality values instead).
+func (s *Service) nativeImage(ctx context.Context, sr *Series, slope, inter float64) (*nifti.Image, bool, error) {
+	fsrc, ok := s.Images.(volume.FrameSource)
+	if !ok || sr.Header == nil {
+		return nil, false, nil
+	}
+	pi, err := sr.Header.PixelInfo()
+	if err != nil || pi.SamplesPerPixel != 1 || pi.PixelTag != dicom.TagPixelData || (pi.BitsAllocated != 8 && pi.BitsAllocated != 16) {
+		return nil, false, nil
+	}
+	stored := pi.BitsStored
+	if stored <= 0 || stored > pi.BitsAllocated {
+		stored = pi.BitsAllocated
+	}
+	signed := pi.PixelRepresentation == 1
+	g := sr.Volume.Grid
+	ins, err := s.Images.Select(ctx, sr.Study, sr.UID, "")
+	if err != nil {
+		return nil, false, err
+	}
+	bySOP := map[radmark.UID]*radmark.Instance{}
+	for _, in := range ins {
+		bySOP[in.SOPInstanceUID] = in
+	}
+	im := &nifti.Image{Dims: [3]int{g.Columns, g.Rows, g.NumSlices}, Affine: Affine(g), SclSlope: slope, SclInter: inter,
+		Datatype: nifti.Int16, Description: truncate("radmark "+g.Modality+" series "+string(sr.UID), 79)}
+	if !signed && stored == 16 {
+		im.Datatype = nifti.Uint16
+	}
+	n := g.Columns * g.Rows
+	im.Data = make([]byte, 2*n*g.NumSlices)
+	mask := uint32(1)<<uint(stored) - 1
+	sign := uint32(1) << uint(stored-1)
+	errUnlike := errors.New("unlike slices")
+	err = forEachSlice(ctx, g.NumSlices, func(k int) error {
+		ref := g.Slices[k].Image
+		in := bySOP[ref.SOPInstanceUID]
+		if in == nil || in.Rows != pi.Rows || in.Columns != pi.Columns {
+			return errUnlike
+		}
+		data, err := fsrc.NativeFrame(ctx, in, max(ref.Frame, 1))
+		if err != nil {
+			return err
+		}
+		bytesPer := pi.BitsAllocated / 8
+		if len(data) < n*bytesPer {
+			return errUnlike // a decoder's other container: let the general path judge
+		}
+		dst := im.Data[2*k*n : 2*(k+1)*n]
+		for i := 0; i < n; i++ {
+			var raw uint32
+			if bytesPer == 2 {
+				raw = uint32(binary.LittleEndian.Uint16(data[2*i:]))
+			} else {
+				raw = uint32(data[i])
+			}
+			raw &= mask
+			v := int32(raw)
+			if signed && raw&sign != 0 {
+				v = int32(raw) - int32(mask) - 1
+			}
+			binary.LittleEndian.PutUint16(dst[2*i:], uint16(v))
+		}
+		return nil
+	})
+	if errors.Is(err, errUnlike) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return im, true, nil
 }
