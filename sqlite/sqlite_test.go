@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -301,4 +302,46 @@ func TestWorkflowStore(t *testing.T) {
 func TestWorkflowConcurrentHandles(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "index.db")
 	storetest.TestConcurrentClaims(t, openAt(t, path), openAt(t, path))
+}
+
+// TestPutsIntoIndexedSeries follows a series as uploaders send it, an
+// instance at a time: most puts find the patient, study and series stored
+// with the attributes they carry (and only count), some change them. Every
+// step must leave the derived columns right.
+func TestPutsIntoIndexedSeries(t *testing.T) {
+	db := openTest(t)
+	put := func(r *radmark.InstanceRecord) {
+		t.Helper()
+		res, err := db.PutInstances(t.Context(), []*radmark.InstanceRecord{r}, radmark.PutOptions{})
+		if err != nil || res[0].Err != nil || res[0].Status != radmark.PutStored {
+			t.Fatalf("put %s: %v %+v", r.Instance.SOPInstanceUID, err, res)
+		}
+		storetest.CheckInvariants(t, db)
+	}
+	for i := range 3 {
+		put(storetest.Record("1.1", "1.1.1", radmark.UID(fmt.Sprintf("1.1.1.%d", i+1)), "v1"))
+	}
+	// The series' modality changes with its newest instance.
+	r := storetest.Record("1.1", "1.1.1", "1.1.1.4", "v1")
+	r.Series.Modality = "PT"
+	put(r)
+	st, _ := db.FindStudies(t.Context(), radmark.Query{})
+	if len(st) != 1 || !slices.Equal(st[0].ModalitiesInStudy, []string{"PT"}) || st[0].NumInstances != 4 {
+		t.Fatalf("after a modality change: %+v", st)
+	}
+	// A second series of the same study, then more of both.
+	put(storetest.Record("1.1", "1.1.2", "1.1.2.1", "v1"))
+	r = storetest.Record("1.1", "1.1.1", "1.1.1.5", "v1")
+	r.Series.Modality = "PT"
+	put(r)
+	put(storetest.Record("1.1", "1.1.2", "1.1.2.2", "v1"))
+	// The study's description and the patient's name change.
+	r = storetest.Record("1.1", "1.1.2", "1.1.2.3", "v1")
+	r.Study.Description, r.Study.Patient.Name = "Corrected", "Other^Name"
+	put(r)
+	st, _ = db.FindStudies(t.Context(), radmark.Query{})
+	if len(st) != 1 || st[0].NumSeries != 2 || st[0].NumInstances != 8 || st[0].Description != "Corrected" ||
+		st[0].Patient.Name != "Other^Name" || !slices.Equal(st[0].ModalitiesInStudy, []string{"CT", "PT"}) {
+		t.Fatalf("after all puts: %+v", st)
+	}
 }

@@ -367,7 +367,7 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 			}
 			continue
 		}
-		pk, err := s.upsertPatient(ctx, tx, now, lastPatient[k])
+		pk, err := s.putPatient(ctx, tx, now, lastPatient[k])
 		if err != nil {
 			return nil, err
 		}
@@ -384,13 +384,16 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 			continue
 		}
 		r := lastStudy[uid]
-		pk, err := s.upsertStudy(ctx, tx, now, r, patientPK[patientOf(r)], studyDelta[uid])
+		pk, err := s.putStudy(ctx, tx, now, r, patientPK[patientOf(r)], studyDelta[uid])
 		if err != nil {
 			return nil, err
 		}
 		studyPK[uid] = pk
 	}
 
+	// The studies whose series set or modalities may change: those of a
+	// series inserted or changed, and all of them when instances move.
+	refresh := map[int64]bool{}
 	seriesPK := map[string]int64{}
 	for _, uid := range sortedKeys(targetSeries, oldSeries) {
 		if !targetSeries[uid] {
@@ -400,11 +403,15 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 			continue
 		}
 		r := lastSeries[uid]
-		pk, err := s.upsertSeries(ctx, tx, now, r, studyPK[string(r.Study.UID)], seriesDelta[uid])
+		stPK := studyPK[string(r.Study.UID)]
+		pk, same, err := s.putSeries(ctx, tx, now, r, stPK, seriesDelta[uid])
 		if err != nil {
 			return nil, err
 		}
 		seriesPK[uid] = pk
+		if !same {
+			refresh[stPK] = true
+		}
 	}
 
 	if err := s.insertInstances(ctx, tx, now, inserts, seriesPK); err != nil {
@@ -426,7 +433,9 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 	}
 	affected := make([]int64, 0, len(studyPK))
 	for _, pk := range studyPK {
-		affected = append(affected, pk)
+		if refresh[pk] || len(updates) > 0 {
+			affected = append(affected, pk)
+		}
 	}
 	if err := s.refreshStudies(ctx, tx, now, affected); err != nil {
 		return nil, err
@@ -626,6 +635,82 @@ func (s *Store) addInstances(ctx context.Context, tx *sql.Tx, now time.Time, tab
 		return fmt.Errorf("update %s counters: %w", table, err)
 	}
 	return nil
+}
+
+// Most records of a batch add instances to a patient, study and series
+// that are already indexed with exactly the attributes the records carry
+// (the other slices of the same series). For them the put* functions only
+// bump the counters and updated_at, which no index covers, instead of
+// upserting every column: an upsert rewrites the entries of every index on
+// the columns it sets, identical or not, which made a one-instance
+// transaction write about twenty pages to the log instead of about eight.
+// When the stored row differs (or is missing), the full upsert runs.
+
+// nullSafeEq is the equality operator under which NULL equals NULL.
+func (s *Store) nullSafeEq() string {
+	if s.dialect == Postgres {
+		return "IS NOT DISTINCT FROM"
+	}
+	return "IS"
+}
+
+// putPatient stores the patient of r and returns its pk.
+func (s *Store) putPatient(ctx context.Context, tx *sql.Tx, now time.Time, r *radmark.InstanceRecord) (int64, error) {
+	p := &r.Study.Patient
+	var pk int64
+	err := tx.QueryRowContext(ctx, s.rebind(`UPDATE patient SET updated_at = ?
+WHERE patient_id = ? AND issuer = ? AND name = ? AND name_lc = ? AND birth_date = ? AND sex = ?
+RETURNING pk`), now, p.ID, p.Issuer, p.Name, Fold(p.Name), p.BirthDate, p.Sex).Scan(&pk)
+	switch {
+	case err == nil:
+		return pk, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return s.upsertPatient(ctx, tx, now, r)
+	}
+	return 0, fmt.Errorf("update patient %q (issuer %q): %w", p.ID, p.Issuer, err)
+}
+
+// putStudy stores the study of r, adding delta to its instances, and
+// returns its pk.
+func (s *Store) putStudy(ctx context.Context, tx *sql.Tx, now time.Time, r *radmark.InstanceRecord, patientPK int64, delta int) (int64, error) {
+	st := &r.Study
+	var pk int64
+	err := tx.QueryRowContext(ctx, s.rebind(`UPDATE study SET num_instances = num_instances + ?, updated_at = ?
+WHERE uid = ? AND patient_pk = ? AND study_date = ? AND study_time = ? AND accession_number = ?
+	AND study_id = ? AND study_description = ? AND study_description_lc = ?
+	AND referring_physician_name = ? AND referring_physician_name_lc = ? AND attributes `+s.nullSafeEq()+` ?
+RETURNING pk`), delta, now, string(st.UID), patientPK, st.Date, st.Time, st.AccessionNumber, st.StudyID,
+		st.Description, Fold(st.Description), st.ReferringPhysicianName,
+		Fold(st.ReferringPhysicianName), nullBytes(st.Attributes)).Scan(&pk)
+	switch {
+	case err == nil:
+		return pk, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return s.upsertStudy(ctx, tx, now, r, patientPK, delta)
+	}
+	return 0, fmt.Errorf("update study %s: %w", st.UID, err)
+}
+
+// putSeries stores the series of r, adding delta to its instances, and
+// returns its pk; same reports that the row was already stored as is.
+func (s *Store) putSeries(ctx context.Context, tx *sql.Tx, now time.Time, r *radmark.InstanceRecord, studyPK int64, delta int) (pk int64, same bool, err error) {
+	se := &r.Series
+	eq := s.nullSafeEq()
+	err = tx.QueryRowContext(ctx, s.rebind(`UPDATE series SET num_instances = num_instances + ?, updated_at = ?
+WHERE uid = ? AND study_pk = ? AND modality = ? AND series_number `+eq+` ? AND series_description = ?
+	AND series_description_lc = ? AND body_part_examined = ? AND performed_start_date = ?
+	AND performed_start_time = ? AND attributes `+eq+` ?
+RETURNING pk`), delta, now, string(se.UID), studyPK, se.Modality, nullInt(se.Number), se.Description,
+		Fold(se.Description), se.BodyPartExamined, se.PerformedStartDate, se.PerformedStartTime,
+		nullBytes(se.Attributes)).Scan(&pk)
+	switch {
+	case err == nil:
+		return pk, true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		pk, err = s.upsertSeries(ctx, tx, now, r, studyPK, delta)
+		return pk, false, err
+	}
+	return 0, false, fmt.Errorf("update series %s: %w", se.UID, err)
 }
 
 func (s *Store) upsertPatient(ctx context.Context, tx *sql.Tx, now time.Time, r *radmark.InstanceRecord) (int64, error) {
