@@ -40,6 +40,9 @@ type DialOptions struct {
 // Client is an association radmark requested, as SCU.
 type Client struct {
 	a *association
+	// IdentityResponse is the peer's answer to a user identity that asked
+	// for a positive response; nil if it gave none.
+	IdentityResponse []byte
 }
 
 // Dial connects to peer and negotiates an association.
@@ -129,7 +132,7 @@ func Dial(ctx context.Context, peer Peer, opts DialOptions) (*Client, error) {
 		_ = c.Release()
 		return nil, fmt.Errorf("dimse: %s accepted none of the proposed presentation contexts", peer.AETitle)
 	}
-	return &Client{a: a}, nil
+	return &Client{a: a, IdentityResponse: ac.IdentityResponse}, nil
 }
 
 // Accepted reports whether the peer accepted abstract in transfer syntax ts

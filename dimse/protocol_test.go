@@ -410,3 +410,30 @@ func TestFindCancel(t *testing.T) {
 		n++
 	}
 }
+
+func TestUserIdentity(t *testing.T) {
+	_, p := startServer(t, Config{Authenticate: func(calling string, id *UserIdentity) (bool, []byte) {
+		if id == nil || id.Type != 2 || string(id.Primary) != "reader" || string(id.Secondary) != "s3cret" {
+			return false, nil
+		}
+		return true, []byte("welcome")
+	}}, newArchive(t))
+	dial := func(id *UserIdentity) (*Client, error) {
+		return Dial(context.Background(), Peer{AETitle: "RADMARK", Host: "127.0.0.1", Port: p},
+			DialOptions{CallingAE: "SELF", Identity: id, Contexts: []ProposedContext{{AbstractSyntax: VerificationSOPClass, TransferSyntaxes: []string{dicom.ImplicitVRLittleEndian}}}})
+	}
+	c, err := dial(&UserIdentity{Type: 2, PositiveResponse: true, Primary: []byte("reader"), Secondary: []byte("s3cret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.IdentityResponse) != "welcome" {
+		t.Errorf("identity response %q", c.IdentityResponse)
+	}
+	c.Release()
+	for _, id := range []*UserIdentity{nil, {Type: 2, Primary: []byte("reader"), Secondary: []byte("wrong")}} {
+		var rj Rejection
+		if _, err := dial(id); !errors.As(err, &rj) || rj.Reason != 3 {
+			t.Errorf("identity %+v: %v", id, err)
+		}
+	}
+}

@@ -120,6 +120,12 @@ type Config struct {
 	// SpoolDir holds received data sets too large for memory (default the
 	// system temp folder).
 	SpoolDir string
+	// Authenticate, if set, checks the user identity an association
+	// request carries (PS3.7 D.3.3.7; nil when it carries none). Returning
+	// false rejects the association (permanent, calling AE not
+	// recognized); response is sent back when the requestor asked for a
+	// positive response. Without it, identities are accepted unchecked.
+	Authenticate func(callingAE string, id *UserIdentity) (ok bool, response []byte)
 	// MaxFindResults caps the matches of one C-FIND or retrieve (default
 	// 10000).
 	MaxFindResults int
@@ -348,6 +354,17 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	a, ac := s.negotiate(conn, br, rq)
+	if s.cfg.Authenticate != nil {
+		ok, response := s.cfg.Authenticate(rq.CallingAE, rq.Identity)
+		if !ok {
+			log.Warn("dimse: association rejected: user identity not accepted")
+			_, _ = conn.Write(rejectCallingAE.encode())
+			return
+		}
+		if rq.Identity != nil && rq.Identity.PositiveResponse {
+			ac.IdentityResponse = append([]byte{}, response...)
+		}
+	}
 	if _, err := conn.Write(ac.encode(false)); err != nil {
 		return
 	}
