@@ -142,9 +142,16 @@ func TestAssociationLimit(t *testing.T) {
 	if err := held.Release(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // the handler frees its slot after the release
-	if out, err := dcmtk(t, "echoscu", "-aec", "RADMARK", "127.0.0.1", port(p)); err != nil {
-		t.Fatalf("echoscu after the slot was freed: %v\n%s", err, out)
+	// The handler frees its slot just after answering the release.
+	for i := 0; ; i++ {
+		out, err := dcmtk(t, "echoscu", "-aec", "RADMARK", "127.0.0.1", port(p))
+		if err == nil {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("echoscu after the slot was freed: %v\n%s", err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
