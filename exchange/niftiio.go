@@ -177,7 +177,15 @@ func (s *Service) labelsImage(ctx context.Context, op annotation.Op, r *revision
 	}
 	im.Data = make([]byte, n*g.NumSlices)
 	owner := make([]string, 256) // label id value → label, for messages
-	for _, it := range segmentItems(r.rev.Content, layers) {
+	items := segmentItems(r.rev.Content, layers)
+	named := map[radmark.SegmentRef]bool{}
+	for _, it := range items {
+		named[*it.Segment] = true
+	}
+	if err := checkNamed(layers, named); err != nil {
+		return nil, err
+	}
+	for _, it := range items {
 		id, ok := ids[it.Label]
 		if !ok {
 			return nil, radmark.Errorf(radmark.EINVALID, "item %q has label %q, which is not a segmentation label of schema version %d", it.ID, it.Label, r.schema.Version)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/dicom"
 	"github.com/radmark/radmark/exchange"
 	"github.com/radmark/radmark/internal/testenv"
@@ -277,5 +278,33 @@ func TestSEGBadInput(t *testing.T) {
 	ct := readFile(t, filepath.Join(data, "annotations/dcmqi_liver-seg_ct-3slice/images/01.dcm"))
 	if _, err := e.x.ImportSEG(t.Context(), e.op, ct, opt); err == nil || !strings.Contains(err.Error(), "not a DICOM SEG") {
 		t.Errorf("CT imported as SEG: %v", err)
+	}
+}
+
+// TestExportRefusesUnnamedVoxels: labelmap values no item names would
+// vanish from a SEG or a label NIfTI; both exports refuse them.
+func TestExportRefusesUnnamedVoxels(t *testing.T) {
+	e := newEnv(t)
+	ser := ctPhantom(t)
+	e.ingestDatasets(ser.Instances...)
+	set, err := e.ann.CreateSet(t.Context(), e.op, e.project.ID, radmark.UID(ser.StudyInstanceUID), radmark.UID(ser.SeriesInstanceUID), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, rows, slices := ser.Phantom.Dims()
+	s := make([]byte, cols*rows)
+	s[0], s[1] = 1, 2
+	rev, err := e.ann.Save(t.Context(), e.op, set.ID, &annotation.SaveRequest{
+		Items: []radmark.Item{{ID: "a", Kind: radmark.KindSegmentation, Label: "nodule", Source: radmark.Source{Type: "human"}, Segment: &radmark.SegmentRef{Layer: 0, Value: 1}}},
+		Labelmaps: []annotation.LabelmapEdit{{Layer: 0, SeriesUID: radmark.UID(ser.SeriesInstanceUID), Columns: cols, Rows: rows, Slices: slices,
+			Encoding: "raw", Data: map[string][]byte{"3": s}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.x.SEG(t.Context(), e.op, rev.ID, ""); err == nil || !strings.Contains(err.Error(), "value 2") {
+		t.Errorf("SEG: %v", err)
+	}
+	if _, err := e.x.LabelsNIfTI(t.Context(), e.op, rev.ID, "", -1); err == nil || !strings.Contains(err.Error(), "value 2") {
+		t.Errorf("label NIfTI: %v", err)
 	}
 }

@@ -77,14 +77,8 @@ func (s *Service) SEG(ctx context.Context, op annotation.Op, rev radmark.ID, ser
 			AnatomicRegionModifier: l.AnatomicRegionModifier, Algorithm: alg, AlgorithmName: name, Color: l.Color,
 			Layer: it.Segment.Layer, Value: uint8(it.Segment.Value)})
 	}
-	// Voxels no item names would silently vanish from the export.
-	for _, ly := range sortedLayers(layers) {
-		counts := layers[ly].Counts()
-		for v := 1; v < 256; v++ {
-			if counts[v] > 0 && !named[radmark.SegmentRef{Layer: ly, Value: v}] {
-				return nil, radmark.Errorf(radmark.EINVALID, "labelmap layer %d has %d voxels of value %d but no segmentation item names them; label them before exporting", ly, counts[v], v)
-			}
-		}
+	if err := checkNamed(layers, named); err != nil {
+		return nil, err
 	}
 	key := []string{string(r.rev.ID), r.rev.ContentHash, string(sr.UID)}
 	created := r.rev.CreatedAt.UTC()
@@ -118,6 +112,20 @@ func personName(s string) string {
 		s += "^"
 	}
 	return s
+}
+
+// checkNamed refuses labelmap values no segmentation item names: their
+// voxels would silently vanish from an export.
+func checkNamed(layers map[int]*labelmap.Volume, named map[radmark.SegmentRef]bool) error {
+	for _, ly := range sortedLayers(layers) {
+		counts := layers[ly].Counts()
+		for v := 1; v < 256; v++ {
+			if counts[v] > 0 && !named[radmark.SegmentRef{Layer: ly, Value: v}] {
+				return radmark.Errorf(radmark.EINVALID, "labelmap layer %d has %d voxels of value %d but no segmentation item names them; label them before exporting", ly, counts[v], v)
+			}
+		}
+	}
+	return nil
 }
 
 func sortedLayers(m map[int]*labelmap.Volume) []int {
