@@ -160,16 +160,12 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *series == "" && (format == "nifti" || *revision == "") {
 		return usageError{"--series is required"}
 	}
-	var buf bytes.Buffer
 	if format == "nifti" {
 		im, err := env.svc.ImageNIfTI(ctx, radmark.UID(*series))
 		if err != nil {
 			return err
 		}
-		if err := nifti.Write(&buf, im); err != nil {
-			return err
-		}
-		if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+		if err := writeOut(*out, func(w io.Writer) error { return nifti.Write(w, im) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s: %d×%d×%d voxels\n", *out, im.Dims[0], im.Dims[1], im.Dims[2])
@@ -187,10 +183,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		if err := dicom.WriteFile(&buf, ds, dicom.WriteOptions{}); err != nil {
-			return err
-		}
-		if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+		if err := writeOut(*out, func(w io.Writer) error { return dicom.WriteFile(w, ds, dicom.WriteOptions{}) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s: DICOM SEG of revision %s, %d segments, %d frames\n", *out, rev, len(ds.Items(dicom.NewTag(0x0062, 0x0002))), ds.IntOr(dicom.NewTag(0x0028, 0x0008), 0))
@@ -199,15 +192,21 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		if err := nifti.Write(&buf, im); err != nil {
-			return err
-		}
-		if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+		if err := writeOut(*out, func(w io.Writer) error { return nifti.Write(w, im) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s: label map of revision %s, %d×%d×%d voxels\n", *out, rev, im.Dims[0], im.Dims[1], im.Dims[2])
 	}
 	return nil
+}
+
+// writeOut encodes a file in memory and writes it with writeFileAtomic.
+func writeOut(path string, encode func(w io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := encode(&buf); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, buf.Bytes())
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same
