@@ -112,6 +112,9 @@ func (s *Server) find(ctx context.Context, a *association, m *message, mdl model
 		return fail(StatusUnableToProcess, err.Error())
 	}
 	log.Info("dimse: C-FIND", "level", lvl, "matches", len(results))
+	if lvl != "PATIENT" && len(results) >= s.cfg.MaxFindResults {
+		log.Warn("dimse: C-FIND results cut at the limit", "limit", s.cfg.MaxFindResults)
+	}
 	pending := StatusPending
 	if len(search.Warnings) > 0 {
 		pending = StatusPendingWarning
