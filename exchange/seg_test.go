@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -306,5 +307,80 @@ func TestExportRefusesUnnamedVoxels(t *testing.T) {
 	}
 	if _, err := e.x.LabelsNIfTI(t.Context(), e.op, rev.ID, "", -1); err == nil || !strings.Contains(err.Error(), "value 2") {
 		t.Errorf("label NIfTI: %v", err)
+	}
+}
+
+// TestSEGSharedSeries exports a SEG on real series — axial CT, oblique
+// MR, and an enhanced multi-frame MR whose frames are the source images —
+// validates it with dciodvfy and pydicom, and imports it back unchanged.
+func TestSEGSharedSeries(t *testing.T) {
+	data := testenv.SharedData(t)
+	for _, rel := range []string{
+		"ct/tcia_lung-pet-ct-dx_A0002_chest-8mm",
+		"mr/tcia_brain-tumor-progression_PGBM-001_T1post",
+		"mr/siemens-xa30_enhanced-mr_3d-t1w/t1w_enhanced_96frames.dcm",
+	} {
+		t.Run(rel, func(t *testing.T) {
+			e := newEnv(t)
+			e.ingestFiles(dicomFiles(t, filepath.Join(data, rel))...)
+			ins, _ := e.archive.Select(t.Context(), "", "", "")
+			sr, err := e.x.Series(t.Context(), ins[0].SeriesUID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := sr.Volume.Grid
+			set, err := e.ann.CreateSet(t.Context(), e.op, e.project.ID, sr.Study, sr.UID, "r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A block in the middle of the volume, on a few slices.
+			edit := annotation.LabelmapEdit{Layer: 0, SeriesUID: sr.UID, Columns: g.Columns, Rows: g.Rows, Slices: g.NumSlices, Encoding: "raw", Data: map[string][]byte{}}
+			want := 0
+			for k := g.NumSlices/2 - 1; k <= g.NumSlices/2+1; k++ {
+				s := make([]byte, g.Columns*g.Rows)
+				for j := g.Rows / 3; j < g.Rows/2; j++ {
+					for i := g.Columns / 3; i < g.Columns/2+k%3; i++ {
+						s[j*g.Columns+i] = 1
+						want++
+					}
+				}
+				edit.Data[strconv.Itoa(k)] = s
+			}
+			rev, err := e.ann.Save(t.Context(), e.op, set.ID, &annotation.SaveRequest{
+				Items:     []radmark.Item{{ID: "a", Kind: radmark.KindSegmentation, Label: "liver", Source: radmark.Source{Type: "human"}, Segment: &radmark.SegmentRef{Layer: 0, Value: 1}}},
+				Labelmaps: []annotation.LabelmapEdit{edit}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, err := e.x.SEG(t.Context(), e.op, rev.ID, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "seg.dcm")
+			b := writeDICOM(t, path, ds)
+			dciodvfy(t, path)
+			var py pySEG
+			python(t, &py, "read_seg.py", path)
+			got := 0
+			for _, f := range py.Frames {
+				got += f.Count
+				idx := g.LPSToIndex(volume.Vec3{f.IPP[0], f.IPP[1], f.IPP[2]})
+				if math.Abs(idx[0]) > 1e-3 || math.Abs(idx[1]) > 1e-3 || math.Abs(idx[2]-math.Round(idx[2])) > 1e-3 {
+					t.Errorf("frame at %v is grid index %v, not a slice origin", f.IPP, idx)
+				}
+			}
+			if len(py.Frames) != 3 || got != want {
+				t.Errorf("pydicom: %d frames, %d voxels; want 3 and %d", len(py.Frames), got, want)
+			}
+			back, err := e.x.ImportSEG(t.Context(), e.op, b, exchange.ImportOptions{Project: e.project.ID, Reader: "r2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _, _ := e.ann.Labelmap(t.Context(), e.op, rev.ID, 0)
+			c, _, _ := e.ann.Labelmap(t.Context(), e.op, back.ID, 0)
+			if !a.Equal(c) || back.Content.Items[0].Label != "liver" {
+				t.Error("the SEG did not import back unchanged")
+			}
+		})
 	}
 }
