@@ -77,6 +77,14 @@ func startRadmark(ctx context.Context, binary, dir string, profiling bool) (*ser
 		return nil, err
 	}
 	s.logf = logf
+	// Every request to radmark needs an identity: a site admin's API
+	// token, made offline before the server starts, signs them all.
+	token, err := radmarkToken(ctx, binary, filepath.Join(dir, "data"))
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	s.client.Transport = bearer{base: s.client.Transport, token: token}
 	// --log-level warn: Orthanc's default log also shows warnings only, so
 	// neither server formats a line per request.
 	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-level", "warn")
@@ -125,6 +133,37 @@ func startRadmark(ctx context.Context, binary, dir string, profiling bool) (*ser
 		return nil, err
 	}
 	return s, nil
+}
+
+// radmarkToken makes a site admin in the data directory and returns an API
+// token of theirs.
+func radmarkToken(ctx context.Context, binary, data string) (string, error) {
+	for _, args := range [][]string{{"user", "add", "bench", "--role", "admin", "--data", data}, {"token", "create", "bench", "--data", data}} {
+		cmd := exec.CommandContext(ctx, binary, args...)
+		cmd.Env = cleanEnv()
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("radmark %s: %w: %s", strings.Join(args[:2], " "), err, errOut.String())
+		}
+		if args[0] == "token" {
+			token, _, _ := strings.Cut(out.String(), "\n")
+			return strings.TrimSpace(token), nil
+		}
+	}
+	return "", nil
+}
+
+// bearer signs requests with an API token.
+type bearer struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
 }
 
 // orthancConfig is everything we set; the rest are Orthanc's defaults.
@@ -442,4 +481,12 @@ func loopbackOnly(pid, port int) error {
 		return errors.New("the Orthanc HTTP listener is not in /proc/net/tcp")
 	}
 	return nil
+}
+
+// CloseIdleConnections lets http.Client close the base transport's idle
+// connections.
+func (b bearer) CloseIdleConnections() {
+	if c, ok := b.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

@@ -22,17 +22,22 @@ const spec = {
   url: { required: true, meta: 'url', help: 'DICOMweb base URL, e.g. http://127.0.0.1:8080/dicomweb' },
   study: { required: true, meta: 'uid', help: 'StudyInstanceUID of a study stored on the server' },
   out: { required: true, meta: 'dir', help: 'directory for the retrieved instances (created if missing)' },
+  token: { meta: 'token', help: 'personal API token sent as a Bearer token (radmark token create NAME)' },
   'wado-uri': {
     meta: 'url',
     help: 'WADO-URI endpoint (e.g. http://127.0.0.1:8080/dicomweb/wado); when given, every instance is also retrieved with WADO-URI and compared',
   },
 };
 
+/** Request headers for every call: the Bearer token when one is given. */
+let authHeaders = {};
+
 /** GETs a URL through XMLHttpRequest (so it is logged like the client's calls) and resolves to the body. */
 function getArrayBuffer(href) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('GET', href);
+    for (const [k, v] of Object.entries(authHeaders)) xhr.setRequestHeader(k, v);
     xhr.responseType = 'arraybuffer';
     xhr.onloadend = () => {
       if (xhr.status === 200) resolve(xhr.response);
@@ -83,7 +88,8 @@ await runCheck({
     report.requests = requests;
     await mkdir(outDir, { recursive: true });
 
-    const client = new api.DICOMwebClient({ url, verbose: false });
+    if (opts.token) authHeaders = { Authorization: `Bearer ${opts.token}` };
+    const client = new api.DICOMwebClient({ url, verbose: false, headers: authHeaders });
     const call = async (what, fn) => {
       try {
         return await fn();
@@ -334,7 +340,7 @@ await runCheck({
     // --- WADO-URI (optional): the same bytes as WADO-RS --------------------------
     if (wadoURI) {
       note('WADO-URI');
-      const uriClient = new api.DICOMwebClient({ url: wadoURI, verbose: false });
+      const uriClient = new api.DICOMwebClient({ url: wadoURI, verbose: false, headers: authHeaders });
       const uri = (retrieve.wadoURI = { requests: 0, bytes: 0, sameAsWadoRs: 0 });
       for (const [seriesUID, instances] of instancesBySeries) {
         for (const inst of instances) {

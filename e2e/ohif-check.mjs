@@ -24,6 +24,7 @@ const spec = {
   },
   timeout: { default: '120', meta: 'seconds', help: 'deadline for the whole check' },
   chromium: { default: DEFAULT_CHROMIUM, meta: 'path', help: 'Chromium executable' },
+  token: { meta: 'token', help: 'personal API token the browser sends as a Bearer token with every request (radmark token create NAME)' },
   'datasource-json': { meta: 'json', help: 'JSON object merged into the OHIF data source configuration, e.g. {"qidoSupportsIncludeField":true}' },
 };
 
@@ -371,6 +372,9 @@ await runCheck({
         executable: opts.chromium, version: browser.version, flags: [...CHROMIUM_FLAGS], commandLine: browser.commandLine,
       };
       report.timings.browserStartMs = Date.now() - t0;
+      // As a site's gateway or single sign-on would, the browser sends the
+      // user's credentials with every request (CORS lets the header through).
+      if (opts.token) await browser.context.setExtraHTTPHeaders({ Authorization: `Bearer ${opts.token}` });
       const page = browser.context.pages()[0] ?? (await browser.context.newPage());
       page.setDefaultTimeout(30_000);
       // OHIF shows an onboarding tour over the first viewer it opens; a returning user has seen it.

@@ -13,6 +13,7 @@ import (
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/policy"
+	"github.com/radmark/radmark/workflow"
 )
 
 // apiRoot prefixes the REST API.
@@ -71,6 +72,9 @@ type Problem struct {
 	// Head is, for a save against a stale revision, the annotation set's
 	// current head: the change to reload.
 	Head string `json:"head,omitempty"`
+	// Allowed lists, for a refused task transition, the transitions the
+	// task's state allows.
+	Allowed []string `json:"allowed,omitempty"`
 }
 
 // problemType is the problem's type URI for a code.
@@ -102,6 +106,12 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 		p.Head = string(ce.Head)
 		if ce.Head != "" {
 			w.Header().Set("ETag", etag(string(ce.Head)))
+		}
+	}
+	var te *workflow.TransitionError
+	if errors.As(err, &te) {
+		for _, a := range te.Allowed {
+			p.Allowed = append(p.Allowed, string(a))
 		}
 	}
 	if status >= 500 {

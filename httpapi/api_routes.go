@@ -213,6 +213,11 @@ func (s *Server) annotationRoutes() []apiRoute {
 				if err := s.authorize(r, need, req.ProjectID); err != nil {
 					return err
 				}
+				if s.enforcing() && s.Workflow != nil {
+					if err := s.Workflow.CanCreateSet(r.Context(), ActorFrom(r.Context()), req.ProjectID, req.StudyUID, req.SeriesUID); err != nil {
+						return err
+					}
+				}
 				if err := s.canSeeStudy(r, req.StudyUID); err != nil && radmark.ErrorCode(err) != radmark.ENOTFOUND {
 					return err
 				}

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/radmark/radmark"
@@ -14,18 +13,10 @@ import (
 	"github.com/radmark/radmark/workflow"
 )
 
-// workflows holds each Server's workflow service until Server has a field
-// for it (UseWorkflow sets it).
-var workflows sync.Map // *Server → *workflow.Service
-
 // UseWorkflow serves the reading workflow's routes from w.
-func (s *Server) UseWorkflow(w *workflow.Service) { workflows.Store(s, w) }
+func (s *Server) UseWorkflow(w *workflow.Service) { s.Workflow = w }
 
-func (s *Server) workflow() *workflow.Service {
-	w, _ := workflows.Load(s)
-	wf, _ := w.(*workflow.Service)
-	return wf
-}
+func (s *Server) workflow() *workflow.Service { return s.Workflow }
 
 // Request and response bodies of the workflow routes.
 type (

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,6 +18,13 @@ import (
 // before serving it: reads of images and metadata, searches and stores
 // alike, so the trail shows who saw which patient's images. Nothing is
 // served when the event cannot be stored.
+//
+// A viewer fetches a series frame by frame, hundreds of requests for one
+// look at the images: the first pixel read of a series by a user records
+// an event that covers that user's pixel reads of the series for the next
+// readCoverage (its detail says so), so the trail keeps who saw which
+// images when without an fsync per frame. Metadata, whole-instance,
+// search and store requests are recorded one by one.
 func (s *Server) guardedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := s.dicomwebAccess(r); err != nil {
@@ -27,12 +35,49 @@ func (s *Server) guardedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		if err := s.Audit.Record(r.Context(), dicomwebEvent(r)); err != nil {
-			s.writeProblem(w, r, radmark.WrapError(radmark.EUNAVAILABLE, err, "the audit trail cannot record this request; nothing is served"))
-			return
+		ev := dicomwebEvent(r)
+		key, covered := s.pixelReadCovered(r, ev)
+		if !covered {
+			if err := s.Audit.Record(r.Context(), ev); err != nil {
+				s.writeProblem(w, r, radmark.WrapError(radmark.EUNAVAILABLE, err, "the audit trail cannot record this request; nothing is served"))
+				return
+			}
+			if key != "" {
+				s.rememberRead(key, ev.Time)
+			}
 		}
 		h(w, r)
 	}
+}
+
+// readCoverage is how long one recorded pixel read of a series covers the
+// same user's further pixel reads of it.
+const readCoverage = 5 * time.Minute
+
+// pixelReadCovered reports whether r is a pixel read (frames, rendered,
+// thumbnail, bulk data) of a series whose reading by the same actor was
+// recorded less than readCoverage ago; key identifies the pair ("" for
+// other requests). ev's detail is marked as covering later reads.
+func (s *Server) pixelReadCovered(r *http.Request, ev *radmark.AuditEvent) (key string, covered bool) {
+	series := r.PathValue("series")
+	if r.Method != http.MethodGet || series == "" || !isPixelRead(r.URL.Path) {
+		return "", false
+	}
+	key = ev.Actor + "\x00" + series
+	if t, ok := s.reads.Load(key); ok && ev.Time.Sub(t.(time.Time)) < readCoverage {
+		return key, true
+	}
+	ev.Detail += " (and this user's pixel reads of series " + series + " for " + readCoverage.String() + ")"
+	return key, false
+}
+
+func isPixelRead(path string) bool {
+	for _, part := range []string{"/frames/", "/rendered", "/thumbnail", "/bulkdata/"} {
+		if strings.Contains(path, part) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) dicomwebAccess(r *http.Request) error {
@@ -99,4 +144,18 @@ func isSearch(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// rememberRead records a covered pixel read, and now and then forgets the
+// ones whose coverage ended, so the map stays as small as the recent reads.
+func (s *Server) rememberRead(key string, t time.Time) {
+	s.reads.Store(key, t)
+	if s.readCount.Add(1)%1024 == 0 {
+		s.reads.Range(func(k, v any) bool {
+			if t.Sub(v.(time.Time)) >= readCoverage {
+				s.reads.Delete(k)
+			}
+			return true
+		})
+	}
 }

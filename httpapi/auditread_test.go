@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/radmark/radmark"
@@ -57,6 +58,21 @@ func TestDICOMwebReadsAreAudited(t *testing.T) {
 		if len(events) == 0 || events[len(events)-1].Detail == "" || events[len(events)-1].Actor != "anonymous" {
 			t.Errorf("GET %s left no %s event on %s %s: %+v", tt.path, tt.action, tt.objectType, tt.objectID, events)
 		}
+	}
+
+	// Frames of one series: the first read is recorded and covers the next.
+	before, _ := store.AuditEvents(t.Context(), radmark.AuditFilter{Action: "dicomweb.read", Limit: 1000})
+	for k := 6; k < 9; k++ {
+		if st := get("/dicomweb/studies/" + study + "/series/" + series + "/instances/" + e.ct.SOPInstanceUID(k) + "/frames/1"); st != 200 {
+			t.Fatalf("frame %d: %d", k, st)
+		}
+	}
+	after, _ := store.AuditEvents(t.Context(), radmark.AuditFilter{Action: "dicomweb.read", Limit: 1000})
+	if len(after) != len(before) {
+		t.Errorf("frames of a series already read were recorded again: %d new events", len(after)-len(before))
+	}
+	if first := before[0]; !strings.Contains(first.Detail, "pixel reads of series "+series) {
+		t.Errorf("the first frame read does not say what it covers: %q", first.Detail)
 	}
 
 	// An audit trail that cannot record refuses the read.

@@ -15,8 +15,10 @@ import (
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/audit"
+	"github.com/radmark/radmark/auth"
 	"github.com/radmark/radmark/internal/testdb"
 	"github.com/radmark/radmark/policy"
+	"github.com/radmark/radmark/workflow"
 )
 
 // headerAuth authenticates by a test header naming a user; the real
@@ -409,4 +411,66 @@ type recordingMux func(pattern string)
 
 func (m recordingMux) HandleFunc(pattern string, _ func(http.ResponseWriter, *http.Request)) {
 	m(pattern)
+}
+
+// TestEveryRouteRefusesAnonymousWithAccounts is the enumeration with the
+// server as `radmark serve` builds it: real accounts (so the sign-in,
+// token, user and membership routes are registered) and the workflow's
+// routes. Every route but the public ones answers 401 without
+// credentials and with a revoked API token.
+func TestEveryRouteRefusesAnonymousWithAccounts(t *testing.T) {
+	e := newAPIEnv(t, testdb.Engines[0])
+	store := e.srv.Annotations.Store.(testdb.Store)
+	accounts := &auth.Service{Store: store}
+	op := auth.Op{Actor: "test"}
+	u, err := accounts.CreateUser(t.Context(), op, auth.NewUser{Name: "carol", Admin: true, Password: "a long enough password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := accounts.CreateToken(t.Context(), op, u, "test", []string{"write"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := accounts.RevokeToken(t.Context(), op, u, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Auth = &Accounts{Auth: accounts}
+	e.srv.Policy = &policy.Policy{Members: store}
+	wf := &workflow.Service{Store: store, Annotations: e.srv.Annotations, Archive: store, Roster: workflow.AccountRoster{Accounts: store}}
+	e.srv.Workflow, e.srv.Studies, e.srv.Gate = wf, wf, wf
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	env := &authzEnv{apiEnv: e, ts: ts, project: "p", set: &radmark.AnnotationSet{ID: "s"}, revision: &radmark.Revision{ID: "r"}, store: store}
+
+	public := map[string]bool{"getOpenAPI": true}
+	seen := map[string]bool{}
+	for _, rt := range e.srv.apiRoutes() {
+		seen[rt.Tag] = true
+		if rt.Action == "" {
+			if !public[rt.ID] && !strings.HasPrefix(rt.Path, "/auth/") {
+				t.Errorf("route %s %s (%s) declares no action", rt.Method, rt.Path, rt.ID)
+			}
+			continue
+		}
+		path := env.fill(apiRoot + rt.Path)
+		if st, b := env.call(t, "", rt.Method, path, ""); st != http.StatusUnauthorized {
+			t.Errorf("anonymous %s %s = %d %s, want 401", rt.Method, rt.Path, st, b)
+		}
+		if st, b := env.call(t, "", rt.Method, path, "", "Authorization", "Bearer "+tok.Token); st != http.StatusUnauthorized || !strings.Contains(string(b), "revoked") {
+			t.Errorf("revoked token %s %s = %d %s, want 401 saying it was revoked", rt.Method, rt.Path, st, b)
+		}
+	}
+	for _, tag := range []string{"annotations", "projects", "audit"} {
+		if !seen[tag] {
+			t.Errorf("no %s routes enumerated", tag)
+		}
+	}
+	if len(e.srv.authRoutes()) == 0 || len(e.srv.workflowRoutes()) == 0 {
+		t.Errorf("accounts (%d) or workflow (%d) routes are missing from the enumeration", len(e.srv.authRoutes()), len(e.srv.workflowRoutes()))
+	}
+	for _, p := range dicomwebPatterns(t) {
+		if st, _ := env.call(t, "", p[0], env.fill(p[1]), ""); st != http.StatusUnauthorized {
+			t.Errorf("anonymous %s %s = %d, want 401", p[0], p[1], st)
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/radmark/radmark/annotation"
@@ -20,6 +22,7 @@ import (
 	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/ontology"
 	"github.com/radmark/radmark/policy"
+	"github.com/radmark/radmark/workflow"
 )
 
 // Server holds what the HTTP layer needs.
@@ -27,6 +30,9 @@ type Server struct {
 	Archive *archive.Service
 	// Annotations serves /api/v1; nil leaves the API out.
 	Annotations *annotation.Service
+	// Workflow serves the reading workflow's routes (cases, tasks,
+	// review, arbitration); nil leaves them out.
+	Workflow *workflow.Service
 	// Audit records DICOMweb requests on the audit chain; nil records none.
 	Audit *audit.Recorder
 	// Auth authenticates requests and Policy decides them; with Auth nil
@@ -37,6 +43,10 @@ type Server struct {
 	Policy  *policy.Policy
 	Studies StudyAccess
 	Gate    SetGate
+	// reads remembers the recorded pixel reads (actor and series → time),
+	// see guardedDICOMweb.
+	reads     sync.Map
+	readCount atomic.Int64
 	// Ontology is searched by /api/v1/ontology (default: the shipped one).
 	Ontology *ontology.Index
 	Logger   *slog.Logger

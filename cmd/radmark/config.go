@@ -63,6 +63,7 @@ type metaStore interface {
 	radmark.AnnotationStore
 	radmark.AuditStore
 	radmark.UserStore
+	radmark.WorkflowStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -107,5 +107,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(tally.rejected) > 0 {
 		return exitError(1)
 	}
-	return createDemoProject(ctx, db, stdout)
+	if err := createDemoProject(ctx, db, stdout); err != nil {
+		return err
+	}
+	return setUpDemoAccounts(ctx, db, stdout)
 }

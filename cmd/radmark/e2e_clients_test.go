@@ -63,12 +63,12 @@ func TestDicomwebClient(t *testing.T) {
 	data := testenv.SharedData(t)
 	dcmdump := testenv.LookPath(t, "dcmdump")
 	srv := startServer(t)
-	if out, _, code := runCLI(t, "ingest", "--quiet", "--server", srv.URL, filepath.Join(data, lungCT)); code != 0 {
+	if out, _, code := runCLI(t, "ingest", "--quiet", "--server", srv.URL, "--token", srv.Token, filepath.Join(data, lungCT)); code != 0 {
 		t.Fatalf("ingest: %s", out)
 	}
 	out := t.TempDir()
 	study := studyUIDOf(t, filepath.Join(data, lungCT, "1-01.dcm"))
-	report := node(t, "dicomweb-client-check.mjs", "--url", srv.DICOMweb(), "--study", study, "--out", out, "--wado-uri", srv.DICOMweb()+"/wado")
+	report := node(t, "dicomweb-client-check.mjs", "--token", srv.Token, "--url", srv.DICOMweb(), "--study", study, "--out", out, "--wado-uri", srv.DICOMweb()+"/wado")
 	files, _ := filepath.Glob(filepath.Join(out, "*.dcm"))
 	if len(files) != 30 {
 		t.Errorf("dicomweb-client retrieved %d instances, want 30", len(files))
@@ -88,12 +88,12 @@ func TestOHIFViewer(t *testing.T) {
 	data := testenv.SharedData(t)
 	testenv.LookPath(t, "chromium")
 	srv := startServer(t, "--cors", "*")
-	if out, _, code := runCLI(t, "ingest", "--quiet", "--server", srv.URL, filepath.Join(data, lungCT)); code != 0 {
+	if out, _, code := runCLI(t, "ingest", "--quiet", "--server", srv.URL, "--token", srv.Token, filepath.Join(data, lungCT)); code != 0 {
 		t.Fatalf("ingest: %s", out)
 	}
 	study := studyUIDOf(t, filepath.Join(data, lungCT, "1-01.dcm"))
 	shot := filepath.Join(t.TempDir(), "ohif.png")
-	report := node(t, "ohif-check.mjs", "--dicomweb", srv.DICOMweb(), "--study", study, "--screenshot", shot, "--mode", "cors")
+	report := node(t, "ohif-check.mjs", "--dicomweb", srv.DICOMweb(), "--study", study, "--screenshot", shot, "--mode", "cors", "--token", srv.Token)
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
 		t.Errorf("screenshot missing or tiny: %v", err)
 	}
@@ -112,7 +112,7 @@ func TestIngestCLI(t *testing.T) {
 		t.Fatalf("offline ingest exit %d, want 1 (some files are refused):\n%s", code, offline)
 	}
 	srv := startServer(t)
-	online, _, code := runCLI(t, "ingest", "--quiet", "--server", srv.URL, data)
+	online, _, code := runCLI(t, "ingest", "--quiet", "--server", srv.URL, "--token", srv.Token, data)
 	if code != 1 {
 		t.Fatalf("ingest through the server exit %d, want 1:\n%s", code, online)
 	}
@@ -159,7 +159,7 @@ func TestIngestCLI(t *testing.T) {
 		t.Errorf("zip ingest: %d %s", code, out)
 	}
 	// Ingesting again changes nothing: every stored instance is a duplicate.
-	again, _, _ := runCLI(t, "ingest", "--quiet", "--server", srv.URL, filepath.Join(data, lungCT))
+	again, _, _ := runCLI(t, "ingest", "--quiet", "--server", srv.URL, "--token", srv.Token, filepath.Join(data, lungCT))
 	if !strings.HasPrefix(again, "stored 0, duplicate 30") {
 		t.Errorf("re-ingest: %s", summary(again))
 	}
@@ -325,7 +325,7 @@ func TestPostgresBackend(t *testing.T) {
 	if _, err := s.WriteDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, code := runCLI(t, "ingest", "--quiet", "--server", srv.URL, dir); code != 0 || !strings.HasPrefix(out, "stored 64,") {
+	if out, _, code := runCLI(t, "ingest", "--quiet", "--server", srv.URL, "--token", srv.Token, dir); code != 0 || !strings.HasPrefix(out, "stored 64,") {
 		t.Fatalf("ingest on PostgreSQL: %s", out)
 	}
 	r, body := get(t, srv.DICOMweb()+"/studies?PatientName=phantom*", "application/dicom+json")

@@ -54,11 +54,12 @@ func ingestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var st storageFlags
 	st.register(fs)
 	server := fs.String("server", envDefault("server", ""), "send to a running radmark (its base URL) over STOW-RS instead of writing the data directory")
+	token := fs.String("token", envDefault("token", ""), "personal API token for --server (radmark token create NAME); RADMARK_TOKEN")
 	overwrite := fs.Bool("overwrite", false, "replace instances stored with different content instead of refusing them")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	logLevel := fs.String("log-level", envDefault("log-level", "warn"), "log level")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: radmark ingest [--data DIR | --server URL] [--overwrite] PATH...\n\nPATH may be a DICOM file, a folder (read recursively) or a .zip archive.")
+		fmt.Fprintln(stderr, "Usage: radmark ingest [--data DIR | --server URL [--token TOKEN]] [--overwrite] PATH...\n\nPATH may be a DICOM file, a folder (read recursively) or a .zip archive.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +85,7 @@ func ingestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		progressbar.OptionClearOnFinish())
 	var tally ingestTally
 	if *server != "" {
-		err = ingestRemote(ctx, strings.TrimRight(*server, "/"), inputs, *overwrite, &tally, bar)
+		err = ingestRemote(ctx, strings.TrimRight(*server, "/"), *token, inputs, *overwrite, &tally, bar)
 	} else {
 		var log = newDiscardLogger()
 		if l, lerr := newLogger(stderr, *logLevel); lerr == nil {
@@ -236,7 +237,7 @@ func ingestLocal(ctx context.Context, svc *archive.Service, inputs []input, over
 }
 
 // ingestRemote sends batches of files to a server with STOW-RS.
-func ingestRemote(ctx context.Context, server string, inputs []input, overwrite bool, tally *ingestTally, bar *progressbar.ProgressBar) error {
+func ingestRemote(ctx context.Context, server, token string, inputs []input, overwrite bool, tally *ingestTally, bar *progressbar.ProgressBar) error {
 	url := server + "/dicomweb/studies"
 	if overwrite {
 		url += "?overwrite=true"
@@ -275,6 +276,9 @@ func ingestRemote(ctx context.Context, server string, inputs []input, overwrite 
 		}
 		req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+mw.Boundary())
 		req.Header.Set("Accept", "application/dicom+json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return fmt.Errorf("STOW-RS to %s: %w", url, err)

@@ -41,6 +41,9 @@ Usage:
   radmark ingest  [flags] PATH...    store DICOM files, folders and .zip archives
   radmark demo    [flags]            generate phantom studies and store them
   radmark audit verify [flags]       check the audit hash chain, report the first broken link
+  radmark user add|role|passwd|list  accounts and project roles (offline, against --data/--db)
+  radmark token create NAME          a personal API token (offline), shown once
+  radmark export|import FORMAT ...   DICOM SEG, NIfTI, nnU-Net/MONAI datasets (offline)
   radmark version                    print the version
 
 Run "radmark COMMAND -h" for a command's flags. Every flag can also be set
@@ -71,6 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = demoCmd(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = runAudit(ctx, args[1:], stdout, stderr)
+	case "user":
+		err = runUser(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "token":
+		err = runToken(ctx, args[1:], stdout, stderr)
+	case "export":
+		err = runExport(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = runImport(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "radmark %s\n", versionString())
 		return 0

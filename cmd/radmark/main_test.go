@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,17 +35,41 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build radmark:", err)
 		os.Exit(1)
 	}
+	http.DefaultTransport = &authTransport{base: http.DefaultTransport, tokens: map[string]string{}}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// authTransport signs the tests' requests to each test server with that
+// server's admin token (every route but sign-in needs an identity), unless
+// the request has its own Authorization or asks to stay anonymous.
+type authTransport struct {
+	base   http.RoundTripper
+	mu     sync.Mutex
+	tokens map[string]string // host:port → token
+}
+
+func (a *authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	a.mu.Lock()
+	token := a.tokens[r.URL.Host]
+	a.mu.Unlock()
+	if token != "" && r.Header.Get("Authorization") == "" && r.Header.Get("X-Test-Anonymous") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	return a.base.RoundTrip(r)
 }
 
 // server is a running `radmark serve`.
 type server struct {
 	URL  string // http://127.0.0.1:PORT
 	Data string
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	// Admin and Token are a site admin account and its API token, made
+	// before the server started.
+	Admin, Token string
+	cmd          *exec.Cmd
+	logs         *bytes.Buffer
 }
 
 // DICOMweb returns the DICOMweb root.
@@ -54,6 +79,21 @@ func (s *server) DICOMweb() string { return s.URL + "/dicomweb" }
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	data := t.TempDir()
+	storage := []string{"--data", data}
+	for i, a := range args {
+		if a == "--db" && i+1 < len(args) {
+			storage = append(storage, "--db", args[i+1])
+		}
+	}
+	const admin = "e2e-admin"
+	if out, errOut, code := runCLI(t, append([]string{"user", "add", admin, "--role", "admin"}, storage...)...); code != 0 {
+		t.Fatalf("user add: %s %s", out, errOut)
+	}
+	out, errOut, code := runCLI(t, append([]string{"token", "create", admin}, storage...)...)
+	token := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+	if code != 0 || !strings.HasPrefix(token, "rmk_") {
+		t.Fatalf("token create: %q %s", out, errOut)
+	}
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -64,7 +104,7 @@ func startServer(t *testing.T, args ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{Data: data, cmd: cmd, logs: logs}
+	s := &server{Data: data, cmd: cmd, logs: logs, Admin: admin, Token: token}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
@@ -96,6 +136,10 @@ func startServer(t *testing.T, args ...string) *server {
 			t.Fatalf("unexpected first line %q", line)
 		}
 		s.URL = strings.TrimSpace(line[i:])
+		tr := http.DefaultTransport.(*authTransport)
+		tr.mu.Lock()
+		tr.tokens[strings.TrimPrefix(s.URL, "http://")] = token
+		tr.mu.Unlock()
 	case <-time.After(30 * time.Second):
 		t.Fatalf("radmark serve did not start; log:\n%s", logs.String())
 	}

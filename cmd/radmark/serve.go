@@ -15,7 +15,9 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/httpapi"
+	"github.com/radmark/radmark/policy"
 	"github.com/radmark/radmark/ui"
+	"github.com/radmark/radmark/workflow"
 )
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -25,6 +27,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", envDefault("addr", "127.0.0.1:8080"), "address to listen on (port 0 picks a free port)")
 	cors := fs.String("cors", envDefault("cors", ""), "comma-separated origins allowed to call the API from browsers (* for any)")
 	maxUpload := fs.Int64("max-upload", int64(envInt("max-upload", 1<<30)), "largest STOW-RS request body in bytes")
+	var acct accountFlags
+	acct.register(fs)
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -48,10 +52,22 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	arch := newArchive(db, blobs, log)
 	recorder := audit.NewRecorder(db, 0)
 	defer recorder.Close()
+	accounts, err := acct.build(ctx, db)
+	if err != nil {
+		return err
+	}
+	annotations := &annotation.Service{Store: db, Blobs: blobs, Images: &annotation.ArchiveImages{Source: arch}}
+	reading := &workflow.Service{Store: db, Annotations: annotations, Archive: db, Roster: workflow.AccountRoster{Accounts: db}}
 	srv := &httpapi.Server{
-		Archive:        arch,
-		Audit:          recorder,
-		Annotations:    &annotation.Service{Store: db, Blobs: blobs, Images: &annotation.ArchiveImages{Source: arch}},
+		Archive:     arch,
+		Audit:       recorder,
+		Annotations: annotations,
+		// Everything but sign-in, health and the UI's files needs an
+		// identity, and the policy decides every route.
+		Auth:           accounts,
+		Policy:         &policy.Policy{Members: db},
+		Studies:        reading,
+		Gate:           reading,
 		Logger:         log,
 		MaxRequestBody: *maxUpload,
 		TempDir:        tmp,
@@ -59,6 +75,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Version:        versionString(),
 		UI:             ui.Handler(),
 	}
+	srv.UseWorkflow(reading)
 	if *cors != "" {
 		for _, o := range strings.Split(*cors, ",") {
 			if o = strings.TrimSpace(o); o != "" {

@@ -28,6 +28,8 @@ type Store interface {
 	radmark.ProjectStore
 	radmark.AnnotationStore
 	radmark.AuditStore
+	radmark.UserStore
+	radmark.WorkflowStore
 	Close() error
 }
 
