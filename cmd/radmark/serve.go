@@ -29,6 +29,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxUpload := fs.Int64("max-upload", int64(envInt("max-upload", 1<<30)), "largest STOW-RS request body in bytes")
 	var acct accountFlags
 	acct.register(fs)
+	var dicom dimseFlags
+	dicom.register(fs)
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,6 +54,11 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	arch := newArchive(db, blobs, log)
 	recorder := audit.NewRecorder(db, 0)
 	defer recorder.Close()
+	stopDIMSE, err := dicom.start(ctx, arch, log)
+	if err != nil {
+		return err
+	}
+	defer stopDIMSE()
 	accounts, err := acct.build(ctx, db)
 	if err != nil {
 		return err
