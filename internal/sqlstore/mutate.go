@@ -135,6 +135,9 @@ func (s *Store) mutate(ctx context.Context, what string, events []*radmark.Audit
 }
 
 func (s *Store) mutateOnce(ctx context.Context, staged []radmark.AuditEvent, change func(tx *sql.Tx) error) (err error) {
+	if s.dialect == SQLite {
+		return s.groupMutate(ctx, staged, change)
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -144,6 +147,17 @@ func (s *Store) mutateOnce(ctx context.Context, staged []radmark.AuditEvent, cha
 			_ = tx.Rollback()
 		}
 	}()
+	if err := s.applyMutation(ctx, tx, staged, change); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// applyMutation runs change and appends its events in tx.
+func (s *Store) applyMutation(ctx context.Context, tx *sql.Tx, staged []radmark.AuditEvent, change func(tx *sql.Tx) error) error {
 	if change != nil {
 		if err := change(tx); err != nil {
 			return err
@@ -151,13 +165,7 @@ func (s *Store) mutateOnce(ctx context.Context, staged []radmark.AuditEvent, cha
 	}
 	// The chain's head is locked last, so the whole chain is serialised for
 	// the shortest time: from here to the commit.
-	if err := s.appendEvents(ctx, tx, staged); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.appendEvents(ctx, tx, staged)
 }
 
 // rowsAffected returns how many rows a statement changed.

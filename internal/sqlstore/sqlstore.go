@@ -93,6 +93,7 @@ type Store struct {
 	write     *sql.DB
 	read      *sql.DB
 	retryable func(error) bool
+	group     grouper // SQLite's group commit (group.go)
 }
 
 // New returns a Store over the given connections; the schema must exist.
