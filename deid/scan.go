@@ -1,0 +1,206 @@
+package deid
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/radmark/radmark/dicom"
+)
+
+// Finding is one piece of possible PHI the scanner found in a
+// de-identified instance.
+type Finding struct {
+	Tag    dicom.Tag // where it was found (innermost element)
+	Path   string    // sequence path, e.g. (0040,A730)[2]/(0040,A123)
+	Reason string
+}
+
+func (f Finding) String() string { return f.Path + ": " + f.Reason }
+
+// Scan checks a de-identified instance against its original and the
+// profile: every Table E.1-1 attribute the profile does not keep must not
+// hold its original value, and no original identifying string (patient
+// name and its parts, IDs, accession, dates) may appear anywhere, private
+// elements, sequences and binary values included. Release must be blocked
+// when it returns any finding.
+func (d *Deidentifier) Scan(original, deidentified *dicom.Dataset) []Finding {
+	r := &run{d: d, res: &Result{}}
+	orig := map[dicom.Tag]map[string]bool{}
+	var needles []string
+	r.collect(original, orig, &needles, 0)
+	var fs []Finding
+	r.scan(deidentified, "", orig, needles, &fs, 0)
+	return fs
+}
+
+// collect gathers, from the original, the values of table attributes the
+// profile does not keep, and the identifying strings to search for.
+func (r *run) collect(ds *dicom.Dataset, orig map[dicom.Tag]map[string]bool, needles *[]string, depth int) {
+	if ds == nil || depth > maxDepth {
+		return
+	}
+	for i := range ds.Elements {
+		e := &ds.Elements[i]
+		if len(e.Items) > 0 {
+			for _, it := range e.Items {
+				r.collect(it, orig, needles, depth+1)
+			}
+			continue
+		}
+		if e.Tag.IsPrivate() || e.Tag.Group() == 0x0002 {
+			continue
+		}
+		rule, ok := profileTable.rule(e.Tag)
+		if !ok || !e.VR.IsText() {
+			continue
+		}
+		a := r.effectiveAction(rule)
+		if a == Keep || (a == Clean && e.VR != dicom.DA && e.VR != dicom.DT && e.VR != dicom.UI) {
+			continue
+		}
+		for _, v := range e.Strings(ds.Charset()) {
+			if v == "" || (e.VR == dicom.UI && strings.HasPrefix(v, "1.2.840.10008.")) {
+				continue
+			}
+			if orig[e.Tag] == nil {
+				orig[e.Tag] = map[string]bool{}
+			}
+			orig[e.Tag][v] = true
+			switch e.VR {
+			case dicom.PN:
+				*needles = append(*needles, v)
+				if e.Tag == tagPatientName {
+					*needles = append(*needles, strings.FieldsFunc(v, func(c rune) bool { return c == '^' || c == '=' || c == ' ' })...)
+				}
+			case dicom.DA:
+				*needles = append(*needles, v)
+			case dicom.DT:
+				if len(v) >= 8 {
+					*needles = append(*needles, v[:8])
+				}
+			case dicom.LO, dicom.SH:
+				if isIdentifier(e.Tag) {
+					*needles = append(*needles, v)
+				}
+			}
+		}
+	}
+}
+
+// isIdentifier reports the ID attributes whose values are searched for
+// everywhere.
+func isIdentifier(t dicom.Tag) bool {
+	switch t {
+	case dicom.TagPatientID, tagAccessionNumber, dicom.NewTag(0x0010, 0x1000), dicom.NewTag(0x0010, 0x1002),
+		dicom.NewTag(0x0038, 0x0010), dicom.NewTag(0x0020, 0x0010), dicom.NewTag(0x0040, 0x2016), dicom.NewTag(0x0040, 0x2017),
+		dicom.NewTag(0x0040, 0x1001), dicom.NewTag(0x0040, 0x0009), dicom.NewTag(0x0010, 0x21F0):
+		return true
+	}
+	return false
+}
+
+// ignorable needles are too short or too common to be identifying, or are
+// values radmark itself writes.
+func ignorable(s string) bool {
+	if len(s) < 4 {
+		return true
+	}
+	switch strings.ToUpper(s) {
+	case "ANONYMOUS", "ANONYMIZED", "REMOVED", "19000101", "UNKNOWN", "NONE", "ANON":
+		return true
+	}
+	return false
+}
+
+func (r *run) scan(ds *dicom.Dataset, path string, orig map[dicom.Tag]map[string]bool, needles []string, fs *[]Finding, depth int) {
+	if ds == nil || depth > maxDepth {
+		return
+	}
+	for i := range ds.Elements {
+		e := &ds.Elements[i]
+		p := path + e.Tag.String()
+		if len(e.Items) > 0 {
+			for j, it := range e.Items {
+				r.scan(it, fmt.Sprintf("%s[%d]/", p, j), orig, needles, fs, depth+1)
+			}
+			continue
+		}
+		if e.Tag == dicom.TagPixelData || e.Encapsulated {
+			continue
+		}
+		if e.VR.IsText() && orig[e.Tag] != nil {
+			for _, v := range e.Strings(ds.Charset()) {
+				if v != "" && orig[e.Tag][v] && !ignorable(v) {
+					*fs = append(*fs, Finding{Tag: e.Tag, Path: p, Reason: fmt.Sprintf("%s still holds its original value", tableName(e.Tag))})
+				}
+			}
+		}
+		if len(e.Value) == 0 || !searched(e) {
+			continue
+		}
+		if n, ok := containsNeedle(e.Value, needles); ok {
+			*fs = append(*fs, Finding{Tag: e.Tag, Path: p, Reason: fmt.Sprintf("holds the original identifying string %q", n)})
+		}
+	}
+}
+
+func tableName(t dicom.Tag) string {
+	if r, ok := profileTable.rule(t); ok {
+		return r.Name
+	}
+	return t.String()
+}
+
+// searched reports the elements whose values may carry free text: text
+// VRs other than coded ones, and private or unknown binary values.
+func searched(e *dicom.Element) bool {
+	switch e.Tag {
+	case tagCodeValue, tagCodingSchemeDesignator, tagCodeMeaning, dicom.NewTag(0x0008, 0x0119), dicom.NewTag(0x0008, 0x0103):
+		return false // coded concepts come from coding schemes, not from the patient
+	}
+	switch e.VR {
+	case dicom.PN, dicom.LO, dicom.SH, dicom.LT, dicom.ST, dicom.UT, dicom.UC, dicom.DA, dicom.DT:
+		return true
+	case dicom.UN, dicom.OB:
+		return e.Tag.IsPrivate() || e.VR == dicom.UN
+	}
+	return false
+}
+
+// containsNeedle reports the first needle found in v as a whole word
+// (case-insensitive), so "text" does not match "context".
+func containsNeedle(v []byte, needles []string) (string, bool) {
+	upper := bytes.ToUpper(v)
+	for _, n := range needles {
+		if ignorable(n) {
+			continue
+		}
+		nb := []byte(strings.ToUpper(n))
+		for off := 0; ; {
+			i := bytes.Index(upper[off:], nb)
+			if i < 0 {
+				break
+			}
+			i += off
+			end := i + len(nb)
+			if (i == 0 || !wordByte(upper[i-1])) && (end == len(upper) || !wordByte(upper[end])) {
+				return n, true
+			}
+			off = i + 1
+		}
+	}
+	return "", false
+}
+
+func wordByte(c byte) bool {
+	return c < 0x80 && (unicode.IsLetter(rune(c)) || unicode.IsDigit(rune(c)))
+}
+
+// needlesOf returns the identifying strings of an original dataset.
+func (r *run) needlesOf(ds *dicom.Dataset) []string {
+	var needles []string
+	r.collect(ds, map[dicom.Tag]map[string]bool{}, &needles, 0)
+	return needles
+}
