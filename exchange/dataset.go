@@ -117,19 +117,7 @@ func (s *Service) NNUNet(ctx context.Context, op annotation.Op, project radmark.
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(sets, func(a, b int) bool {
-		x, y := sets[a], sets[b]
-		if x.StudyUID != y.StudyUID {
-			return x.StudyUID < y.StudyUID
-		}
-		if x.SeriesUID != y.SeriesUID {
-			return x.SeriesUID < y.SeriesUID
-		}
-		if x.Reader != y.Reader {
-			return x.Reader < y.Reader
-		}
-		return x.ID < y.ID
-	})
+	sortSets(sets)
 	parent := filepath.Dir(filepath.Clean(dir))
 	tmp, err := os.MkdirTemp(parent, ".radmark-nnunet-*")
 	if err != nil {

@@ -128,6 +128,18 @@ func TestExportImportCommands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "Dataset001_Phantom", "dataset.json")); err != nil {
 		t.Error(err)
 	}
+	csvPath := filepath.Join(out, "measurements.csv")
+	run(func() error { return exp("measurements", "--project", "Phantom", "--out", csvPath) })
+	table, _ := os.ReadFile(csvPath)
+	if lines := strings.Split(strings.TrimSpace(string(table)), "\n"); len(lines) < 4 || !strings.HasPrefix(lines[0], "study_uid,") || !strings.Contains(string(table), ",volume,") {
+		t.Errorf("measurements CSV:\n%s", table)
+	}
+	run(func() error {
+		return exp("measurements", "--project", "Phantom", "--format", "json", "--out", filepath.Join(out, "m.json"))
+	})
+	if err := exp("measurements", "--project", "Phantom", "--format", "xml", "--out", filepath.Join(out, "m.xml")); err == nil {
+		t.Error("--format xml accepted")
+	}
 
 	// Bad input: a clear error and nothing written.
 	missing := filepath.Join(out, "missing.dcm")

@@ -21,11 +21,14 @@ const exportUsage = `Usage:
   radmark export seg          --series UID [--revision ID] [--reader NAME] --out FILE.dcm
   radmark export nifti-labels --series UID [--revision ID] [--reader NAME] [--layer N] --out FILE.nii.gz
   radmark export nnunet       --project ID|NAME --out DIR
+  radmark export measurements --project ID|NAME --format csv|json --out FILE
 
 nifti writes a series' image volume (modality units, RAS affine);
 nifti-labels its segmentation aligned with it (project label ids, or one
 layer's raw values with --layer); seg a DICOM SEG of a revision; nnunet an
-nnU-Net v2 raw dataset with a MONAI datalist. Without --revision the head
+nnU-Net v2 raw dataset with a MONAI datalist; measurements a table of
+every set's head revision: the server's measurements (UCUM units) and the
+classification answers, one row per quantity or answer. Without --revision the head
 of the series' one annotation set (of --reader, --project) is exported.
 Exports of the same revision are byte-identical. They run offline on the
 data directory; nothing is written unless the export succeeds.
@@ -101,17 +104,17 @@ func parseInterspersed(fs interface {
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, exportUsage)
-		return usageError{"no export format given (want nifti, seg, nifti-labels or nnunet)"}
+		return usageError{"no export format given (want nifti, seg, nifti-labels, nnunet or measurements)"}
 	}
 	format := args[0]
 	switch format {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, exportUsage)
 		return nil
-	case "nifti", "seg", "nifti-labels", "nnunet":
+	case "nifti", "seg", "nifti-labels", "nnunet", "measurements":
 	default:
 		fmt.Fprint(stderr, exportUsage)
-		return usageError{fmt.Sprintf("unknown export format %q (want nifti, seg, nifti-labels or nnunet)", format)}
+		return usageError{fmt.Sprintf("unknown export format %q (want nifti, seg, nifti-labels, nnunet or measurements)", format)}
 	}
 	fs := newFlagSet("export "+format, stderr)
 	var st storageFlags
@@ -122,6 +125,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	project := fs.String("project", "", "project id or name")
 	layer := fs.Int("layer", -1, "nifti-labels: export this labelmap layer's raw values instead of merged label ids")
 	out := fs.String("out", "", "output file (folder for nnunet)")
+	tableFormat := fs.String("format", "csv", "measurements: csv or json")
 	actor := fs.String("actor", defaultActor(), "who exports, for the audit log")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, exportUsage+"\nFlags:\n")
@@ -145,6 +149,28 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	projectID, err := env.resolveProject(ctx, *project)
 	if err != nil {
 		return err
+	}
+	if format == "measurements" {
+		if projectID == "" {
+			return usageError{"--project is required"}
+		}
+		write := exchange.WriteMeasurementsCSV
+		switch *tableFormat {
+		case "csv":
+		case "json":
+			write = exchange.WriteMeasurementsJSON
+		default:
+			return usageError{fmt.Sprintf("--format %q: want csv or json", *tableFormat)}
+		}
+		rows, err := env.svc.Measurements(ctx, env.op, projectID)
+		if err != nil {
+			return err
+		}
+		if err := writeOut(*out, func(w io.Writer) error { return write(w, rows) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s: %d rows of measurements and answers\n", *out, len(rows))
+		return nil
 	}
 	if format == "nnunet" {
 		if projectID == "" {
