@@ -58,6 +58,8 @@ type Profile struct {
 	Options Options `json:"options"`
 	// SafePrivate lists the private elements kept under RetainSafePrivate.
 	SafePrivate []PrivateTag `json:"safe_private,omitempty"`
+	CreatedBy   string       `json:"created_by,omitempty"`
+	CreatedAt   time.Time    `json:"created_at,omitzero"`
 }
 
 // Validate reports what makes a profile unusable.

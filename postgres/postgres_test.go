@@ -263,3 +263,7 @@ func TestWorkflowConcurrentReplicas(t *testing.T) {
 	dsn := freshSchema(t)
 	storetest.TestConcurrentClaims(t, openURL(t, dsn), openURL(t, dsn), openURL(t, dsn))
 }
+
+func TestDeidStore(t *testing.T) {
+	storetest.TestDeidStore(t, func(t *testing.T) storetest.DeidStores { return openTest(t) })
+}

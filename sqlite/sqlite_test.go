@@ -345,3 +345,7 @@ func TestPutsIntoIndexedSeries(t *testing.T) {
 		t.Fatalf("after all puts: %+v", st)
 	}
 }
+
+func TestDeidStore(t *testing.T) {
+	storetest.TestDeidStore(t, func(t *testing.T) storetest.DeidStores { return openTest(t) })
+}
