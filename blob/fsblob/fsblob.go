@@ -292,7 +292,8 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, kn
 		src = io.LimitReader(src, size+1)
 	}
 	buf := copyBuffers.Get().(*[]byte)
-	n, err := io.CopyBuffer(&tempWriter{s: s, f: f, h: h}, src, *buf)
+	tw := &tempWriter{s: s, f: f, h: h}
+	n, err := io.CopyBuffer(tw, src, *buf)
 	copyBuffers.Put(buf)
 	if err != nil {
 		return radmark.BlobInfo{}, err
@@ -307,8 +308,21 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, kn
 	if h != nil {
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
-	setSHA256(f, sum)
+	info, err := s.finish(ctx, key, f, sum)
+	renamed = err == nil || info.Key != ""
+	if err != nil {
+		return radmark.BlobInfo{}, err
+	}
+	return info, nil
+}
 
+// finish makes the complete temp file f the object at key: it records the
+// digest, fsyncs and closes f, renames it into place and makes the rename
+// durable. On failure before the rename the caller removes f; the returned
+// info has a Key only if the rename happened (the object is then in place,
+// not known to be durable).
+func (s *Store) finish(ctx context.Context, key string, f *os.File, sum string) (radmark.BlobInfo, error) {
+	setSHA256(f, sum)
 	if err := s.fail("sync", f.Name()); err != nil {
 		return radmark.BlobInfo{}, err
 	}
@@ -334,12 +348,11 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, kn
 	if err := s.place(key, f.Name(), dst); err != nil {
 		return radmark.BlobInfo{}, err
 	}
-	renamed = true
-
+	info := radmark.BlobInfo{Key: key, Size: fi.Size(), SHA256: sum, ModTime: fi.ModTime()}
 	if err := s.syncFolders(filepath.Dir(dst)); err != nil {
-		return radmark.BlobInfo{}, err
+		return info, err
 	}
-	return radmark.BlobInfo{Key: key, Size: n, SHA256: sum, ModTime: fi.ModTime()}, nil
+	return info, nil
 }
 
 // dirID tells one folder from another made later under the same name.
@@ -514,12 +527,21 @@ func (s *Store) syncDir(dir string) (dirID, bool, error) {
 	return syncDirIdentify(dir)
 }
 
-// tempWriter writes to the temp file and the running hash.
+// tempWriter writes to the temp file and the running hash, and has the
+// kernel start writing each full writebackChunk to the disk at once (see
+// startWriteback), so that the fsync at the end mostly finds the data
+// written already instead of starting all of it then.
 type tempWriter struct {
 	s *Store
 	f *os.File
 	h hash.Hash
+	// n bytes written, the first started of them handed to writeback.
+	n, started int64
 }
+
+// writebackChunk is how much a temp file accumulates before its writeback
+// is started.
+const writebackChunk = 256 << 10
 
 func (w *tempWriter) Write(p []byte) (int, error) {
 	if err := w.s.fail("write", w.f.Name()); err != nil {
@@ -528,6 +550,11 @@ func (w *tempWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	if w.h != nil {
 		w.h.Write(p[:n])
+	}
+	w.n += int64(n)
+	if end := w.n &^ (writebackChunk - 1); end > w.started {
+		startWriteback(w.f, w.started, end-w.started)
+		w.started = end
 	}
 	return n, err
 }
