@@ -59,6 +59,10 @@ type Source struct {
 	// SHA256 is the hex digest of the bytes if the caller computed it while
 	// receiving them; otherwise Ingest computes it.
 	SHA256 string
+
+	// staged is set for an Upload: the bytes are in the blob store
+	// already, waiting for their key.
+	staged stagedBlob
 }
 
 // IngestOptions change how existing instances are treated.
@@ -99,39 +103,72 @@ type prepared struct {
 // itself. A source whose blob was stored but whose index row was not is
 // removed again, so nothing is ever half-stored.
 func (s *Service) Ingest(ctx context.Context, sources []Source, opts IngestOptions) ([]Result, error) {
-	results := make([]Result, len(sources))
-	preps := make([]*prepared, len(sources))
-	workers := runtime.GOMAXPROCS(0) * 2
-	if workers > len(sources) {
-		workers = len(sources)
+	b := s.NewBatch(ctx, opts)
+	for _, src := range sources {
+		b.Add(src)
 	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i].Name = sources[i].Name
-				p, err := s.prepare(ctx, sources[i], &results[i], opts)
-				if err != nil {
-					results[i].Err = err
-					continue
-				}
-				preps[i] = p
-			}
-		}()
-	}
-	for i := range sources {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	return b.Finish()
+}
 
+// Batch ingests sources as they arrive, as Ingest does: each source is
+// validated and its blob stored as soon as it is added, while the caller
+// goes on receiving the next, and all are indexed together by Finish (one
+// transaction, shared with other batches finishing at the same time). A
+// Batch is used by one goroutine.
+type Batch struct {
+	s     *Service
+	ctx   context.Context
+	opts  IngestOptions
+	items []*batchItem
+	wg    sync.WaitGroup
+	slots chan struct{} // bounds the sources prepared at once
+}
+
+type batchItem struct {
+	res  Result
+	prep *prepared
+}
+
+// NewBatch starts a batch; Finish must be called.
+func (s *Service) NewBatch(ctx context.Context, opts IngestOptions) *Batch {
+	return &Batch{s: s, ctx: ctx, opts: opts, slots: make(chan struct{}, runtime.GOMAXPROCS(0)*2)}
+}
+
+// Add starts ingesting src. Its data must stay readable until Finish
+// returns.
+func (b *Batch) Add(src Source) {
+	it := &batchItem{res: Result{Name: src.Name}}
+	b.items = append(b.items, it)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.slots <- struct{}{}
+		defer func() { <-b.slots }()
+		p, err := b.s.prepare(b.ctx, src, &it.res, b.opts)
+		if err != nil {
+			it.res.Err = err
+			return
+		}
+		it.prep = p
+	}()
+}
+
+// Finish waits for the sources added, indexes them and returns their
+// results in the order they were added.
+func (b *Batch) Finish() ([]Result, error) {
+	b.wg.Wait()
+	results := make([]Result, len(b.items))
+	for i, it := range b.items {
+		if it.prep != nil {
+			it.prep.res = &results[i]
+		}
+		results[i] = it.res
+	}
+	s, ctx := b.s, b.ctx
 	var records []*radmark.InstanceRecord
 	var indexed []*prepared
-	for _, p := range preps {
-		if p != nil && p.record != nil {
+	for _, it := range b.items {
+		if p := it.prep; p != nil && p.record != nil {
 			records = append(records, p.record)
 			indexed = append(indexed, p)
 		}
@@ -139,7 +176,7 @@ func (s *Service) Ingest(ctx context.Context, sources []Source, opts IngestOptio
 	if len(records) == 0 {
 		return results, nil
 	}
-	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: opts.Overwrite})
+	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite})
 	if err != nil {
 		for _, p := range indexed {
 			s.discardBlob(ctx, p)
@@ -189,6 +226,11 @@ type digestPutter interface {
 func blobKey(sum string) string { return "dicom/" + sum[:2] + "/" + sum }
 
 func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts IngestOptions) (*prepared, error) {
+	if src.staged != nil {
+		// Whatever happens, the staged bytes are committed below or
+		// abandoned here.
+		defer src.staged.Close()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "ingest cancelled")
 	}
@@ -237,7 +279,9 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 		}
 		var info radmark.BlobInfo
 		body := io.NewSectionReader(src.Data, 0, src.Size)
-		if dp, ok := s.Blobs.(digestPutter); ok {
+		if src.staged != nil {
+			info, err = src.staged.Commit(ctx, key)
+		} else if dp, ok := s.Blobs.(digestPutter); ok {
 			info, err = dp.PutWithDigest(ctx, key, body, src.Size, sum)
 		} else {
 			info, err = s.Blobs.Put(ctx, key, body, src.Size)

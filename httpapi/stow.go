@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,15 +27,20 @@ const (
 	batchParts            = 64        // ...or parts
 )
 
-// spooled is one received part, in memory or in a temporary file.
+// spooled is one received part: in the blob store already (an upload),
+// in memory or in a temporary file.
 type spooled struct {
 	src     archive.Source
+	upload  *archive.Upload
 	file    *os.File
 	mem     *bytes.Buffer // returned to spoolBuffers by close
 	partErr error         // the part was refused before ingest (size, media type)
 }
 
 func (sp *spooled) close() {
+	if sp.upload != nil {
+		_ = sp.upload.Close()
+	}
 	if sp.file != nil {
 		name := sp.file.Name()
 		_ = sp.file.Close()
@@ -107,6 +113,46 @@ func spoolPart(m *multipartReader, max int64, tempDir string) (*spooled, error) 
 	return sp, nil
 }
 
+// uploadWriter passes a part to an upload, remembering a failure of the
+// blob store (as opposed to one of the body).
+type uploadWriter struct {
+	up  *archive.Upload
+	err error
+}
+
+func (w *uploadWriter) Write(p []byte) (int, error) {
+	n, err := w.up.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// uploadPart receives the current part of m (at most max bytes) straight
+// into the blob store, or, when the store cannot take it before its key is
+// known, into memory or a temporary file as spoolPart does.
+func (s *Server) uploadPart(ctx context.Context, m *multipartReader, max int64) (*spooled, error) {
+	up, err := s.Archive.NewUpload(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if up == nil {
+		return spoolPart(m, max, s.TempDir)
+	}
+	w := &uploadWriter{up: up}
+	if _, err := m.readBody(w, max); err != nil {
+		_ = up.Close()
+		switch {
+		case w.err != nil:
+			return nil, radmark.WrapError(radmark.EUNAVAILABLE, w.err, "the blob store is unavailable")
+		case errors.Is(err, errPartTooLarge):
+			return nil, radmark.Errorf(radmark.ETOOLARGE, "part exceeds the limit of %d bytes", max)
+		}
+		return nil, err
+	}
+	return &spooled{src: up.Source(""), upload: up}, nil
+}
+
 // stowBoundary checks a STOW-RS Content-Type and returns the multipart
 // boundary (PS3.18 10.5.1.1: multipart/related; type="application/dicom").
 func stowBoundary(contentType string) (string, error) {
@@ -126,14 +172,13 @@ func stowBoundary(contentType string) (string, error) {
 	return params["boundary"], nil
 }
 
-// readParts reads the parts of a STOW-RS body, calling batch with groups
-// of spooled parts. Parts that are not application/dicom are reported as
-// failed parts rather than ending the request.
+// readParts reads the parts of a STOW-RS body into memory or temporary
+// files, calling batch with groups of spooled parts. Parts that are not
+// application/dicom are reported as failed parts rather than ending the
+// request.
 func readParts(body io.Reader, boundary string, maxPart int64, tempDir string, batch func([]*spooled) error) (int, error) {
-	mr := newMultipartReader(body, boundary)
 	var pending []*spooled
 	var pendingBytes int64
-	count := 0
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -150,6 +195,29 @@ func readParts(body io.Reader, boundary string, maxPart int64, tempDir string, b
 			sp.close()
 		}
 	}()
+	spool := func(m *multipartReader, max int64) (*spooled, error) { return spoolPart(m, max, tempDir) }
+	n, err := eachPart(body, boundary, maxPart, spool, func(sp *spooled) error {
+		pending = append(pending, sp)
+		pendingBytes += sp.src.Size
+		if len(pending) >= batchParts || pendingBytes >= batchBytes {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, flush()
+}
+
+// eachPart reads the parts of a STOW-RS body, receiving each with spool
+// and handing it to each, which then owns it. Parts that are not
+// application/dicom, or too large, are handed over as refused parts rather
+// than ending the request.
+func eachPart(body io.Reader, boundary string, maxPart int64, spool func(*multipartReader, int64) (*spooled, error), each func(*spooled) error) (int, error) {
+	mr := newMultipartReader(body, boundary)
+	defer mr.release()
+	count := 0
 	tooBig := func(err error) bool {
 		var mbe *http.MaxBytesError
 		return errors.As(err, &mbe)
@@ -157,7 +225,7 @@ func readParts(body io.Reader, boundary string, maxPart int64, tempDir string, b
 	for {
 		hdr, err := mr.nextPart()
 		if errors.Is(err, io.EOF) {
-			break
+			return count, nil
 		}
 		if err != nil {
 			if tooBig(err) {
@@ -183,27 +251,81 @@ func readParts(body io.Reader, boundary string, maxPart int64, tempDir string, b
 			}
 		}
 		if sp == nil {
-			sp, err = spoolPart(mr, maxPart, tempDir)
+			sp, err = spool(mr, maxPart)
 			switch {
 			case err == nil:
 			case tooBig(err):
 				return count, err
 			case radmark.ErrorCode(err) == radmark.ETOOLARGE:
 				sp = &spooled{partErr: err}
+			case radmark.ErrorCode(err) == radmark.EUNAVAILABLE:
+				return count, err
 			default:
 				return count, radmark.Errorf(radmark.EINVALID, "%s cannot be read: %v", name, err)
 			}
 		}
 		sp.src.Name = name
-		pending = append(pending, sp)
-		pendingBytes += sp.src.Size
-		if len(pending) >= batchParts || pendingBytes >= batchBytes {
-			if err := flush(); err != nil {
-				return count, err
-			}
+		if err := each(sp); err != nil {
+			return count, err
 		}
 	}
-	return count, flush()
+}
+
+// ingestParts reads the parts of a STOW-RS body and ingests them. Each
+// part goes straight into the blob store as it arrives when the store can
+// take it (otherwise into memory or a temporary file), and into an ingest
+// batch as soon as it is complete: its blob is stored while the next part
+// arrives. The results are in part order. If the body breaks, the parts
+// complete before the break are still ingested (so no stored blob is left
+// unindexed) and the error is returned.
+func (s *Server) ingestParts(ctx context.Context, body io.Reader, boundary string, maxPart int64, opts archive.IngestOptions) ([]archive.Result, error) {
+	var results []archive.Result
+	var batch *archive.Batch
+	var spools []*spooled
+	var positions []int // of the batch's parts in results
+	var memBytes int64
+	finish := func() error {
+		if batch == nil {
+			return nil
+		}
+		res, err := batch.Finish()
+		for i, r := range res {
+			results[positions[i]] = r
+		}
+		for _, sp := range spools {
+			sp.close()
+		}
+		batch, spools, positions, memBytes = nil, nil, nil, 0
+		return err
+	}
+	spool := func(m *multipartReader, max int64) (*spooled, error) { return s.uploadPart(ctx, m, max) }
+	_, err := eachPart(body, boundary, maxPart, spool, func(sp *spooled) error {
+		if sp.partErr != nil {
+			results = append(results, archive.Result{Name: sp.src.Name, Err: sp.partErr})
+			sp.close()
+			return nil
+		}
+		if sp.upload != nil {
+			sp.src = sp.upload.Source(sp.src.Name)
+		} else {
+			memBytes += sp.src.Size
+		}
+		if batch == nil {
+			batch = s.Archive.NewBatch(ctx, opts)
+		}
+		positions = append(positions, len(results))
+		results = append(results, archive.Result{Name: sp.src.Name})
+		spools = append(spools, sp)
+		batch.Add(sp.src)
+		if len(spools) >= batchParts || memBytes >= batchBytes {
+			return finish()
+		}
+		return nil
+	})
+	if ferr := finish(); err == nil {
+		err = ferr
+	}
+	return results, err
 }
 
 // failureReason maps an ingest failure to a PS3.18/PS3.4 Failure Reason.
@@ -249,28 +371,7 @@ func (s *Server) stow(w http.ResponseWriter, r *http.Request) {
 	}
 	body := http.MaxBytesReader(w, r.Body, maxBody)
 	overwrite := r.URL.Query().Get("overwrite") == "true"
-	var results []archive.Result
-	_, err = readParts(body, boundary, maxBody, s.TempDir, func(batch []*spooled) error {
-		var sources []archive.Source
-		var idx []int
-		for _, sp := range batch {
-			if sp.partErr != nil {
-				results = append(results, archive.Result{Name: sp.src.Name, Err: sp.partErr})
-				continue
-			}
-			idx = append(idx, len(results))
-			results = append(results, archive.Result{})
-			sources = append(sources, sp.src)
-		}
-		if len(sources) == 0 {
-			return nil
-		}
-		res, err := s.Archive.Ingest(r.Context(), sources, archive.IngestOptions{StudyUID: study, Overwrite: overwrite})
-		for i, rr := range res {
-			results[idx[i]] = rr
-		}
-		return err
-	})
+	results, err := s.ingestParts(r.Context(), body, boundary, maxBody, archive.IngestOptions{StudyUID: study, Overwrite: overwrite})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -1,0 +1,221 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/archive"
+	"github.com/radmark/radmark/blob/fsblob"
+	"github.com/radmark/radmark/internal/testdb"
+	"github.com/radmark/radmark/phantom"
+)
+
+// plainBlobs hides everything of a blob store but radmark.BlobStore, as a
+// store that cannot stage uploads (S3, say) would look to the archive.
+type plainBlobs struct{ radmark.BlobStore }
+
+type stowEnv struct {
+	url   string
+	store radmark.ArchiveStore
+	blobs *fsblob.Store
+}
+
+func newStowEnv(t *testing.T, staging bool) *stowEnv {
+	t.Helper()
+	store := testdb.SQLite(t)
+	blobs, err := fsblob.Open(t.Context(), filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b radmark.BlobStore = blobs
+	if !staging {
+		b = plainBlobs{blobs}
+	}
+	srv := &Server{Archive: &archive.Service{Store: store, Blobs: b}, Version: "test", Logger: slog.New(slog.DiscardHandler), TempDir: t.TempDir()}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return &stowEnv{url: ts.URL, store: store, blobs: blobs}
+}
+
+type stowPart struct {
+	contentType string
+	data        []byte
+}
+
+func stowBody(parts []stowPart, broken bool) (string, []byte) {
+	var buf bytes.Buffer
+	const boundary = "stow-test-boundary"
+	for _, p := range parts {
+		fmt.Fprintf(&buf, "--%s\r\nContent-Type: %s\r\n\r\n", boundary, p.contentType)
+		buf.Write(p.data)
+		buf.WriteString("\r\n")
+	}
+	if broken {
+		fmt.Fprintf(&buf, "--%s\r\nContent-Type: application/dicom\r\n\r\nthe body ends inside this part", boundary)
+	} else {
+		fmt.Fprintf(&buf, "--%s--\r\n", boundary)
+	}
+	return `multipart/related; type="application/dicom"; boundary=` + boundary, buf.Bytes()
+}
+
+// stow posts parts and returns the status and the SOP Instance UIDs of the
+// referenced and failed sequences.
+func (e *stowEnv) stow(t *testing.T, parts []stowPart, broken bool) (int, []string, []string) {
+	t.Helper()
+	ct, body := stowBody(parts, broken)
+	req, _ := http.NewRequest("POST", e.url+"/dicomweb/studies", bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Accept", "application/dicom+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var doc map[string]struct {
+		Value []map[string]struct {
+			Value []any
+		}
+	}
+	_ = json.Unmarshal(raw, &doc)
+	uids := func(tag string) []string {
+		var out []string
+		for _, item := range doc[tag].Value {
+			uid := ""
+			if v := item["00081155"].Value; len(v) > 0 {
+				uid, _ = v[0].(string)
+			}
+			out = append(out, uid)
+		}
+		return out
+	}
+	return resp.StatusCode, uids("00081199"), uids("00081198")
+}
+
+// check verifies that exactly the instances in want are indexed, each with
+// its bytes stored under its digest, that no other blob is stored, and
+// that no upload was left behind in the store's temp folder.
+func (e *stowEnv) check(t *testing.T, want map[string][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	var keys []string
+	for uid, data := range want {
+		in, err := e.store.Instance(ctx, radmark.UID(uid))
+		if err != nil {
+			t.Fatalf("instance %s: %v", uid, err)
+		}
+		rc, _, err := e.blobs.Get(ctx, in.BlobKey)
+		if err != nil {
+			t.Fatalf("blob of %s: %v", uid, err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("blob of %s differs from the part sent", uid)
+		}
+		keys = append(keys, in.BlobKey)
+	}
+	var stored []string
+	if err := e.blobs.List(ctx, "", func(bi radmark.BlobInfo) error { stored = append(stored, bi.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	slices.Sort(stored)
+	if !slices.Equal(keys, stored) {
+		t.Fatalf("blobs stored %q, indexed %q", stored, keys)
+	}
+	if temps, _ := os.ReadDir(filepath.Join(e.blobs.Root(), ".tmp")); len(temps) != 0 {
+		t.Fatalf("%d temp files left behind", len(temps))
+	}
+	_, _, n, err := e.store.Counts(ctx)
+	if err != nil || n != len(want) {
+		t.Fatalf("index holds %d instances (%v), want %d", n, err, len(want))
+	}
+}
+
+// TestStowIngest sends STOW-RS bodies through the server to a real archive,
+// with parts received straight into the blob store and, for a store that
+// cannot take them so, through memory: valid, refused and duplicate parts,
+// a conflict, and a body that breaks.
+func TestStowIngest(t *testing.T) {
+	ct, err := phantom.Generate(phantom.CTSmall())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := make([][]byte, 6)
+	uids := make([]string, 6)
+	for k := range files {
+		var buf bytes.Buffer
+		if err := ct.Write(k, &buf); err != nil {
+			t.Fatal(err)
+		}
+		files[k], uids[k] = buf.Bytes(), ct.SOPInstanceUID(k)
+	}
+	dcm := func(b []byte) stowPart { return stowPart{"application/dicom", b} }
+	for _, staging := range []bool{true, false} {
+		t.Run(fmt.Sprintf("staging=%v", staging), func(t *testing.T) {
+			e := newStowEnv(t, staging)
+			want := map[string][]byte{}
+
+			parts := []stowPart{dcm(files[0]), {"application/pdf", []byte("%PDF")}, dcm(files[1]), dcm([]byte("not DICOM at all")), dcm(files[2])}
+			status, ok, failed := e.stow(t, parts, false)
+			if status != http.StatusAccepted || !slices.Equal(ok, uids[:3]) || len(failed) != 2 {
+				t.Fatalf("mixed body: %d, referenced %q, failed %q", status, ok, failed)
+			}
+			for k := range 3 {
+				want[uids[k]] = files[k]
+			}
+			e.check(t, want)
+
+			// The same instances again are duplicates: stored once.
+			status, ok, _ = e.stow(t, []stowPart{dcm(files[1]), dcm(files[0])}, false)
+			if status != http.StatusOK || !slices.Equal(ok, []string{uids[1], uids[0]}) {
+				t.Fatalf("duplicates: %d, referenced %q", status, ok)
+			}
+			e.check(t, want)
+
+			// Other bytes under a stored SOP Instance UID: a conflict, and
+			// the new bytes are not kept.
+			changed := bytes.Clone(files[0])
+			changed[len(changed)-1] ^= 0xff
+			status, _, failed = e.stow(t, []stowPart{dcm(changed)}, false)
+			if status != http.StatusConflict || !slices.Equal(failed, uids[:1]) {
+				t.Fatalf("conflict: %d, failed %q", status, failed)
+			}
+			e.check(t, want)
+
+			// A body that breaks after two complete parts: an error, the
+			// complete parts are stored and indexed, nothing else is kept.
+			status, _, _ = e.stow(t, []stowPart{dcm(files[3]), dcm(files[4])}, true)
+			if status != http.StatusBadRequest {
+				t.Fatalf("broken body: %d", status)
+			}
+			want[uids[3]], want[uids[4]] = files[3], files[4]
+			e.check(t, want)
+
+			// Many parts, more than one ingest batch.
+			var many []stowPart
+			for range batchParts + 3 {
+				many = append(many, dcm(files[5]))
+			}
+			status, ok, _ = e.stow(t, many, false)
+			if status != http.StatusOK || len(ok) != batchParts+3 || strings.Trim(strings.Join(ok, ""), uids[5]) != "" {
+				t.Fatalf("many parts: %d, %d referenced", status, len(ok))
+			}
+			want[uids[5]] = files[5]
+			e.check(t, want)
+		})
+	}
+}
