@@ -98,6 +98,9 @@ func TestCorpus(t *testing.T) {
 		if fs := d.Scan(c.f.Dataset, res.Dataset); len(fs) > 0 {
 			t.Errorf("%s: PHI scanner: %v", c.rel, fs)
 		}
+		if fs := d.Check(res.Dataset); len(fs) > 0 {
+			t.Errorf("%s: check: %v", c.rel, fs)
+		}
 		if res.Quarantine != "" {
 			quarantined++
 		}

@@ -185,3 +185,18 @@ func (l *linkSink) PutDeidLinkage(_ context.Context, _, _, _ string, sealed []by
 	l.sealed = sealed
 	return nil
 }
+
+func TestCheck(t *testing.T) {
+	d := mustNew(t, testProfile(), "p")
+	ds := sample()
+	if fs := d.Check(ds); len(fs) < 5 {
+		t.Errorf("an identified instance passed the check: %v", fs)
+	}
+	res, err := d.Apply(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := d.Check(res.Dataset); len(fs) > 0 {
+		t.Errorf("check of a de-identified instance: %v", fs)
+	}
+}

@@ -204,3 +204,70 @@ func (r *run) needlesOf(ds *dicom.Dataset) []string {
 	r.collect(ds, map[dicom.Tag]map[string]bool{}, &needles, 0)
 	return needles
 }
+
+// Check examines a de-identified instance without its original (as
+// `radmark deid check` does): de-identification recorded, no attribute
+// the profile removes still present, no attribute it empties still holding
+// a value, no UID it replaces outside the 2.25 root, no private element off
+// the safe list, no overlay or curve data.
+func (d *Deidentifier) Check(ds *dicom.Dataset) []Finding {
+	var fs []Finding
+	if ds.String(tagPatientIdentityRemoved) != "YES" {
+		fs = append(fs, Finding{Tag: tagPatientIdentityRemoved, Path: tagPatientIdentityRemoved.String(), Reason: "Patient Identity Removed is not YES"})
+	}
+	if len(ds.Items(tagDeidentificationMethodCode)) == 0 {
+		fs = append(fs, Finding{Tag: tagDeidentificationMethodCode, Path: tagDeidentificationMethodCode.String(), Reason: "no De-identification Method Code Sequence"})
+	}
+	r := &run{d: d}
+	r.check(ds, "", &fs, 0)
+	return fs
+}
+
+func (r *run) check(ds *dicom.Dataset, path string, fs *[]Finding, depth int) {
+	if ds == nil || depth > maxDepth {
+		return
+	}
+	creators := map[dicom.Tag]string{}
+	for i := range ds.Elements {
+		if e := &ds.Elements[i]; e.Tag.IsPrivateCreator() {
+			creators[e.Tag] = strings.TrimSpace(string(e.Value))
+		}
+	}
+	for i := range ds.Elements {
+		e := &ds.Elements[i]
+		p := path + e.Tag.String()
+		add := func(reason string) { *fs = append(*fs, Finding{Tag: e.Tag, Path: p, Reason: reason}) }
+		for j, it := range e.Items {
+			r.check(it, fmt.Sprintf("%s[%d]/", p, j), fs, depth+1)
+		}
+		if e.Tag.IsPrivate() {
+			if !r.keepPrivate(e.Tag, creators) {
+				add("private element not on the profile's safe list")
+			}
+			continue
+		}
+		rule, ok := profileTable.rule(e.Tag)
+		if !ok || e.Tag == dicom.TagPatientID || e.Tag == tagPatientName || e.Tag == tagAccessionNumber {
+			continue
+		}
+		empty := len(bytes.Trim(e.Value, " \x00")) == 0 && len(e.Items) == 0 && len(e.Fragments) == 0
+		switch r.effectiveAction(rule) {
+		case Remove:
+			add(rule.Name + " should have been removed")
+		case Zero:
+			if !empty {
+				add(rule.Name + " should be empty")
+			}
+		case NewUID:
+			for _, v := range e.Strings(ds.Charset()) {
+				if v != "" && !strings.HasPrefix(v, "2.25.") && !strings.HasPrefix(v, "1.2.840.10008.") {
+					add(rule.Name + " holds a UID that was not replaced")
+				}
+			}
+		case Dummy:
+			if e.VR == dicom.PN && !empty && strings.TrimSpace(string(e.Value)) != "ANONYMOUS" {
+				add(rule.Name + " holds a name that is not a dummy")
+			}
+		}
+	}
+}

@@ -44,6 +44,7 @@ Usage:
   radmark user add|role|passwd|list  accounts and project roles (offline, against --data/--db)
   radmark token create NAME          a personal API token (offline), shown once
   radmark export|import FORMAT ...   DICOM SEG, NIfTI, nnU-Net/MONAI datasets (offline)
+  radmark deid check FILE...         the PHI scanner on de-identified files
   radmark version                    print the version
 
 Run "radmark COMMAND -h" for a command's flags. Every flag can also be set
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runExport(ctx, args[1:], stdout, stderr)
 	case "import":
 		err = runImport(ctx, args[1:], stdout, stderr)
+	case "deid":
+		err = runDeid(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "radmark %s\n", versionString())
 		return 0
