@@ -30,7 +30,11 @@ import (
 var (
 	ErrNoProfile     = errors.New("deid: project has no valid de-identification profile")
 	ErrUnprocessable = errors.New("deid: instance cannot be de-identified by the profile")
+	// errPanic marks a recovered panic: a bug the fuzz test must see.
+	errPanic = errors.New("internal failure")
 )
+
+func panicked(err error) bool { return errors.Is(err, errPanic) }
 
 // Options are the PS3.15 E.3 options a profile applies on top of the basic
 // profile.
@@ -264,7 +268,7 @@ func (d *Deidentifier) Apply(ds *dicom.Dataset) (res *Result, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			res, err = nil, fmt.Errorf("%w: %v", ErrUnprocessable, r)
+			res, err = nil, fmt.Errorf("%w: %w: %v", ErrUnprocessable, errPanic, r)
 		}
 	}()
 	pid := ds.String(dicom.TagPatientID)
@@ -494,14 +498,16 @@ func (r *run) apply(e dicom.Element, rule Rule, depth int) (dicom.Element, bool,
 	a := r.effectiveAction(rule)
 	isSeq := e.VR == dicom.SQ || len(e.Items) > 0
 	switch e.Tag {
-	case dicom.TagPatientID:
-		e.Value = padded([]byte(r.patient))
-		return e, true, nil
-	case tagPatientName:
-		e.Value = padded([]byte(r.patient))
-		return e, true, nil
-	case tagAccessionNumber:
-		e.Value = padded([]byte(r.accession))
+	case dicom.TagPatientID, tagPatientName, tagAccessionNumber:
+		// Whatever the sender encoded (even items), the pseudonym replaces it.
+		v := r.patient
+		if e.Tag == tagAccessionNumber {
+			v = r.accession
+		}
+		e.Value, e.Items, e.Fragments, e.Encapsulated = padded([]byte(v)), nil, nil, false
+		if e.VR == dicom.SQ || e.VR == dicom.UN {
+			e.VR = map[dicom.Tag]dicom.VR{dicom.TagPatientID: dicom.LO, tagPatientName: dicom.PN, tagAccessionNumber: dicom.SH}[e.Tag]
+		}
 		return e, true, nil
 	}
 	switch a {
