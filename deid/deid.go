@@ -514,8 +514,12 @@ func (r *run) apply(e dicom.Element, rule Rule, depth int) (dicom.Element, bool,
 	case Remove:
 		return e, false, nil
 	case Zero:
-		e.Value, e.Items = nil, nil
-		return e, true, nil
+		if !isSeq || len(e.Items) == 0 {
+			e.Value, e.Items = nil, nil
+			return e, true, nil
+		}
+		// A sequence with items keeps them, cleaned by the profile: an
+		// empty sequence is invalid where the IOD makes it Type 3 or 1.
 	case NewUID:
 		if e.VR != dicom.UI {
 			return e, false, nil

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -135,14 +136,13 @@ func TestDatesShiftPerPatient(t *testing.T) {
 // TestPydicomAndDciodvfy writes the de-identified corpus and checks it with
 // the peers: pydicom reads every file and finds no Table E.1-1 attribute
 // (that the profile does not keep) with its original value; dciodvfy
-// reports no error the original did not have, on one file per folder.
+// reports no error the original did not have, on every file.
 func TestPydicomAndDciodvfy(t *testing.T) {
 	py := testenv.Python(t)
 	dciodvfy := testenv.LookPath(t, "dciodvfy")
 	d := mustNew(t, testProfile(), "project-a")
 	tmp := t.TempDir()
 	var pairs []string
-	perDir := map[string]string{}
 	r := &run{d: d}
 	keep := map[string]bool{}
 	for tag, rule := range profileTable.byTag {
@@ -160,7 +160,7 @@ func TestPydicomAndDciodvfy(t *testing.T) {
 		checked = append(checked, tag.Hex())
 	}
 	sort.Strings(checked)
-	for i, c := range corpus(t) {
+	for _, c := range corpus(t) {
 		res, err := d.Apply(c.f.Dataset)
 		if err != nil {
 			t.Fatalf("%s: %v", c.rel, err)
@@ -173,10 +173,6 @@ func TestPydicomAndDciodvfy(t *testing.T) {
 			t.Fatal(err)
 		}
 		pairs = append(pairs, filepath.Join(testenv.SharedData(t), c.rel)+"\t"+out)
-		if dir := filepath.Dir(c.rel); perDir[dir] == "" && !strings.HasPrefix(dir, "malformed") {
-			perDir[dir] = pairs[len(pairs)-1]
-		}
-		_ = i
 	}
 	list := filepath.Join(tmp, "pairs.tsv")
 	if err := os.WriteFile(list, []byte(strings.Join(pairs, "\n")), 0o600); err != nil {
@@ -223,13 +219,40 @@ sys.exit(1 if bad else 0)
 		}
 		return m
 	}
-	for dir, pair := range perDir {
+	for _, pair := range pairs {
 		orig, out, _ := strings.Cut(pair, "\t")
 		before, after := errs(orig), errs(out)
+		bogus := bogusReferences(t, orig)
 		for e := range after {
+			if bogus && strings.Contains(e, "Referenced SOP Instance is not listed in CurrentRequestedProcedureEvidenceSequence") {
+				// The original references "0" and the like, which dciodvfy
+				// skips; remapped, they are UIDs it looks up in the (absent)
+				// evidence lists.
+				continue
+			}
 			if !before[e] {
-				t.Errorf("%s: dciodvfy reports a new error: %s", dir, e)
+				t.Errorf("%s: dciodvfy reports a new error: %s", orig, e)
 			}
 		}
 	}
+	t.Logf("dciodvfy: %d files, no new errors", len(pairs))
+}
+
+var validUID = regexp.MustCompile(`^[0-2](\.(0|[1-9][0-9]*))+$`)
+
+// bogusReferences reports whether a file references an instance by a
+// value that is not a UID.
+func bogusReferences(t *testing.T, path string) bool {
+	f, err := dicom.ParseFile(path, dicom.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]bool{}
+	uidsUnder(f.Dataset, dicom.TagReferencedSOPInstanceUID, refs)
+	for r := range refs {
+		if !validUID.MatchString(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -255,7 +255,7 @@ func (r *run) check(ds *dicom.Dataset, path string, fs *[]Finding, depth int) {
 		case Remove:
 			add(rule.Name + " should have been removed")
 		case Zero:
-			if !empty {
+			if !empty && len(e.Items) == 0 {
 				add(rule.Name + " should be empty")
 			}
 		case NewUID:
