@@ -101,23 +101,14 @@ func (s *Service) NNUNet(ctx context.Context, op annotation.Op, project radmark.
 	if _, err := os.Stat(dir); err == nil {
 		return nil, radmark.Errorf(radmark.ECONFLICT, "%s already exists; an export goes to a new folder", dir)
 	}
-	p, err := s.Annotations.Project(ctx, project)
+	p, schema, sets, err := s.projectSets(ctx, project)
 	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", project, err)
-	}
-	schema, err := s.Annotations.Schema(ctx, project, 0)
-	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", project, err)
+		return nil, err
 	}
 	ids, labels, err := dataset.LabelIDs(schema)
 	if err != nil {
 		return nil, err
 	}
-	sets, err := s.Annotations.Sets(ctx, radmark.SetFilter{ProjectID: project})
-	if err != nil {
-		return nil, err
-	}
-	sortSets(sets)
 	parent := filepath.Dir(filepath.Clean(dir))
 	tmp, err := os.MkdirTemp(parent, ".radmark-nnunet-*")
 	if err != nil {

@@ -50,14 +50,10 @@ func (r *MeasurementRow) fields() []string {
 // the head revision of every annotation set of a project, in a stable
 // order (study, series, reader, set; items and answers in revision order).
 func (s *Service) Measurements(ctx context.Context, op annotation.Op, project radmark.ID) ([]MeasurementRow, error) {
-	if _, err := s.Annotations.Project(ctx, project); err != nil {
-		return nil, fmt.Errorf("project %s: %w", project, err)
-	}
-	sets, err := s.Annotations.Sets(ctx, radmark.SetFilter{ProjectID: project})
+	_, _, sets, err := s.projectSets(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	sortSets(sets)
 	rows := []MeasurementRow{}
 	for _, set := range sets {
 		if set.Head == "" {
@@ -117,6 +113,25 @@ func (s *Service) Measurements(ctx context.Context, op annotation.Op, project ra
 		}
 	}
 	return rows, nil
+}
+
+// projectSets loads a project, its current schema and its annotation
+// sets in a stable order (study, series, reader, id).
+func (s *Service) projectSets(ctx context.Context, project radmark.ID) (*radmark.Project, *radmark.LabelSchema, []*radmark.AnnotationSet, error) {
+	p, err := s.Annotations.Project(ctx, project)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("project %s: %w", project, err)
+	}
+	schema, err := s.Annotations.Schema(ctx, project, 0)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("project %s: %w", project, err)
+	}
+	sets, err := s.Annotations.Sets(ctx, radmark.SetFilter{ProjectID: project})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sortSets(sets)
+	return p, schema, sets, nil
 }
 
 func sortSets(sets []*radmark.AnnotationSet) {

@@ -44,6 +44,8 @@ func measuredEnv(t *testing.T) (*env, *radmark.Revision) {
 	items = append(items,
 		radmark.Item{ID: "len", Kind: radmark.KindLength, Label: "nodule", Source: radmark.Source{Type: "human"}, Image: img, Points: [][2]float64{{10.5, 20.5}, {40.5, 60.5}}},
 		radmark.Item{ID: "pt", Kind: radmark.KindLandmark, Label: "nodule", Source: radmark.Source{Type: "human"}, Image: img, LPS: [][3]float64{lps}},
+		radmark.Item{ID: "box", Kind: radmark.KindBox2D, Label: "nodule", Source: radmark.Source{Type: "human"}, Image: img, Points: [][2]float64{{50, 40}, {20, 10}}},
+		radmark.Item{ID: "poly", Kind: radmark.KindContour, Label: "nodule", Source: radmark.Source{Type: "human"}, Image: img, Closed: true, Points: [][2]float64{{10, 10}, {30, 10}, {30, 20}}},
 	)
 	three := 3.0
 	rev, err := e.ann.Save(t.Context(), e.op, seg.SetID, &annotation.SaveRequest{Parent: seg.ID, Items: items, Answers: []radmark.Answer{
@@ -73,7 +75,7 @@ func TestMeasurementsTable(t *testing.T) {
 				return &rows[i]
 			}
 		}
-		t.Fatalf("no row for %s %s in %+v", item, quantity, rows)
+		t.Fatalf("no row for %s %s among %d rows", item, quantity, len(rows))
 		return nil
 	}
 	for _, m := range want {
@@ -91,6 +93,14 @@ func TestMeasurementsTable(t *testing.T) {
 			}
 			if r := find("pt", "value"); r.Unit != "[hnsf'U]" || *r.Number != m.Value.Value {
 				t.Errorf("landmark value %+v, measured %+v", r, m.Value)
+			}
+		case "box":
+			if r := find("box", "area"); *r.Number != m.Area.Value || r.Unit != "mm2" {
+				t.Errorf("box area row %+v, measured %+v", r, m.Area)
+			}
+		case "poly":
+			if r := find("poly", "mean"); *r.Number != m.Stats.Mean || r.Unit != m.Stats.Unit {
+				t.Errorf("contour mean row %+v, measured %+v", r, m.Stats)
 			}
 		default:
 			r := find(m.Item, "volume")

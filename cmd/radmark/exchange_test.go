@@ -128,6 +128,13 @@ func TestExportImportCommands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "Dataset001_Phantom", "dataset.json")); err != nil {
 		t.Error(err)
 	}
+	run(func() error { return exp("coco", "--project", "Phantom", "--out", filepath.Join(out, "coco")) })
+	if !strings.Contains(stdout.String(), "annotations") {
+		t.Errorf("coco export said %q", stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(out, "coco", "annotations.json")); err != nil {
+		t.Error(err)
+	}
 	csvPath := filepath.Join(out, "measurements.csv")
 	run(func() error { return exp("measurements", "--project", "Phantom", "--out", csvPath) })
 	table, _ := os.ReadFile(csvPath)

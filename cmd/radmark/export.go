@@ -21,12 +21,15 @@ const exportUsage = `Usage:
   radmark export seg          --series UID [--revision ID] [--reader NAME] --out FILE.dcm
   radmark export nifti-labels --series UID [--revision ID] [--reader NAME] [--layer N] --out FILE.nii.gz
   radmark export nnunet       --project ID|NAME --out DIR
+  radmark export coco         --project ID|NAME --out DIR
   radmark export measurements --project ID|NAME --format csv|json --out FILE
 
 nifti writes a series' image volume (modality units, RAS affine);
 nifti-labels its segmentation aligned with it (project label ids, or one
 layer's raw values with --layer); seg a DICOM SEG of a revision; nnunet an
-nnU-Net v2 raw dataset with a MONAI datalist; measurements a table of
+nnU-Net v2 raw dataset with a MONAI datalist; coco a COCO annotations.json
+of the 2D annotations (boxes, polygons, landmark keypoints, RLE masks of
+labelmap slices; image file names are SOP Instance UIDs); measurements a table of
 every set's head revision: the server's measurements (UCUM units) and the
 classification answers, one row per quantity or answer. Without --revision the head
 of the series' one annotation set (of --reader, --project) is exported.
@@ -104,17 +107,17 @@ func parseInterspersed(fs interface {
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, exportUsage)
-		return usageError{"no export format given (want nifti, seg, nifti-labels, nnunet or measurements)"}
+		return usageError{"no export format given (want nifti, seg, nifti-labels, nnunet, coco or measurements)"}
 	}
 	format := args[0]
 	switch format {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, exportUsage)
 		return nil
-	case "nifti", "seg", "nifti-labels", "nnunet", "measurements":
+	case "nifti", "seg", "nifti-labels", "nnunet", "coco", "measurements":
 	default:
 		fmt.Fprint(stderr, exportUsage)
-		return usageError{fmt.Sprintf("unknown export format %q (want nifti, seg, nifti-labels, nnunet or measurements)", format)}
+		return usageError{fmt.Sprintf("unknown export format %q (want nifti, seg, nifti-labels, nnunet, coco or measurements)", format)}
 	}
 	fs := newFlagSet("export "+format, stderr)
 	var st storageFlags
@@ -170,6 +173,17 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s: %d rows of measurements and answers\n", *out, len(rows))
+		return nil
+	}
+	if format == "coco" {
+		if projectID == "" {
+			return usageError{"--project is required"}
+		}
+		ds, err := env.svc.WriteCOCO(ctx, env.op, projectID, *out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote COCO dataset %s: %d images, %d annotations, %d categories\n", *out, len(ds.Images), len(ds.Annotations), len(ds.Categories))
 		return nil
 	}
 	if format == "nnunet" {
