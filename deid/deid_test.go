@@ -200,3 +200,47 @@ func TestCheck(t *testing.T) {
 		t.Errorf("check of a de-identified instance: %v", fs)
 	}
 }
+
+// TestOptions: each option changes what happens to the attributes its
+// column of Table E.1-1 names.
+func TestOptions(t *testing.T) {
+	sex, serial, study, descr := dicom.NewTag(0x0010, 0x0040), dicom.NewTag(0x0018, 0x1000), dicom.NewTag(0x0008, 0x0020), dicom.NewTag(0x0008, 0x1030)
+	base := func() *dicom.Dataset {
+		ds := sample()
+		ds.SetStringVR(sex, dicom.CS, "F")
+		ds.SetStringVR(serial, dicom.LO, "SN12345")
+		ds.SetStringVR(descr, dicom.LO, "CT CHEST")
+		return ds
+	}
+	for _, tt := range []struct {
+		name string
+		opt  Options
+		tag  dicom.Tag
+		want func(string) bool
+	}{
+		{"sex removed", Options{}, sex, func(v string) bool { return v == "" }},
+		{"sex kept", Options{RetainPatientCharacteristics: true}, sex, func(v string) bool { return v == "F" }},
+		{"serial dummied", Options{}, serial, func(v string) bool { return v == "ANONYMIZED" }},
+		{"serial kept", Options{RetainDeviceIdentity: true}, serial, func(v string) bool { return v == "SN12345" }},
+		{"date dummied", Options{}, study, func(v string) bool { return v == "" || v == "19000101" }},
+		{"date shifted", Options{RetainLongitudinalModifiedDates: true}, study, func(v string) bool { return len(v) == 8 && v < "20200102" && v > "20090101" }},
+		{"descriptor removed", Options{}, descr, func(v string) bool { return v == "" }},
+		{"descriptor cleaned", Options{CleanDescriptors: true}, descr, func(v string) bool { return v == "CT CHEST" }},
+	} {
+		d := mustNew(t, Profile{Version: 1, Name: "o", Options: tt.opt}, "p")
+		ds := base()
+		res, err := d.Apply(ds)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := res.Dataset.String(tt.tag); !tt.want(got) {
+			t.Errorf("%s: %s = %q", tt.name, tt.tag, got)
+		}
+		if fs := d.Scan(ds, res.Dataset); len(fs) > 0 {
+			t.Errorf("%s: scanner: %v", tt.name, fs)
+		}
+		if fs := d.Check(res.Dataset); len(fs) > 0 {
+			t.Errorf("%s: check: %v", tt.name, fs)
+		}
+	}
+}
