@@ -21,7 +21,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { browserUnavailable, launchBrowser, repoDir, servesApp, startAppProxy, startRadmark, waitFor } from '../../ui/e2e/harness.mjs';
+import { browserUnavailable, launchBrowser, login, repoDir, servesApp, signInContext, startAppProxy, startRadmark, waitFor } from '../../ui/e2e/harness.mjs';
 import { startOhifServer } from '../../e2e/lib/ohif-server.mjs';
 
 const { values: opts } = parseArgs({
@@ -56,10 +56,16 @@ const INSTRUMENT = () => {
   attach();
 };
 
+// The server requires sign-in: each fresh browser profile signs in first
+// (the session cookie is per host, so OHIF's proxy on another port sends it
+// on too). Signing in is not timed.
+let signInUrl;
+
 async function measure(url, { volume, shot }) {
   const b = await launchBrowser({ viewport: { width: 1400, height: 900 } });
   try {
     const { page } = b;
+    if (signInUrl) await signInContext(b.context, signInUrl);
     await page.addInitScript(INSTRUMENT);
     // OHIF shows an onboarding tour to a new user; a returning user has seen it.
     await page.addInitScript(() => localStorage.setItem('shownTours', JSON.stringify(['basicViewerTour'])));
@@ -88,7 +94,9 @@ async function main() {
   const server = await startRadmark({ large: true });
   const cleanups = [() => server.close()];
   try {
-    const res = await fetch(`${server.url}/dicomweb/studies?ModalitiesInStudy=CT&includefield=00201208`);
+    signInUrl = server.url;
+    const cookie = await login(server.url);
+    const res = await fetch(`${server.url}/dicomweb/studies?ModalitiesInStudy=CT&includefield=00201208`, { headers: cookie ? { Cookie: cookie } : {} });
     const ct = (await res.json()).find((s) => s['00201208']?.Value?.[0] === 300);
     if (!ct) throw new Error('no 300-image CT study on the server');
     const study = ct['0020000D'].Value[0];

@@ -201,3 +201,43 @@ export async function waitFor(what, fn, timeoutMs = 60_000, everyMs = 100) {
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * The demo account the tests and the benchmark sign in with (radmark demo
+ * makes it). The site admin: the demo annotators see no studies yet,
+ * because `radmark demo` puts no cases into the demo project.
+ */
+export const DEMO_ACCOUNT = Object.freeze({ name: 'admin', password: 'admin-radmark-demo' });
+
+/**
+ * Signs in over the API; resolves to the Cookie header value (empty when
+ * the server has no accounts: GET /api/v1/auth/me answers 404).
+ */
+export async function login(url, account = DEMO_ACCOUNT) {
+  const me = await fetch(`${url}/api/v1/auth/me`);
+  if (me.status === 404) return '';
+  const res = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(account) });
+  if (res.status !== 200) throw new Error(`sign-in as ${account.name} failed: ${res.status} ${await res.text()}`);
+  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+}
+
+/** Signs a browser context in (its cookie jar), so pages open without the sign-in page. */
+export async function signInContext(context, url, account = DEMO_ACCOUNT) {
+  const me = await context.request.get(`${url}/api/v1/auth/me`);
+  if (me.status() === 404) return;
+  const res = await context.request.post(`${url}/api/v1/auth/login`, { data: account });
+  if (res.status() !== 200) throw new Error(`sign-in as ${account.name} failed: ${res.status()} ${await res.text()}`);
+}
+
+/** A personal API token of a demo account (for `radmark ingest --server`); '' without accounts. */
+export async function apiToken(url, account = { name: 'admin', password: 'admin-radmark-demo' }) {
+  const me = await fetch(`${url}/api/v1/auth/me`);
+  if (me.status === 404) return '';
+  const res = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(account) });
+  if (res.status !== 200) throw new Error(`sign-in as ${account.name} failed: ${res.status} ${await res.text()}`);
+  const { csrfToken } = await res.json();
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const t = await fetch(`${url}/api/v1/tokens`, { method: 'POST', headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrfToken }, body: JSON.stringify({ name: `e2e-${Date.now()}` }) });
+  if (t.status !== 201) throw new Error(`token for ${account.name}: ${t.status} ${await t.text()}`);
+  return (await t.json()).token;
+}

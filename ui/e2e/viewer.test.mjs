@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { browserUnavailable, launchBrowser, radmarkBinary, repoDir, servesApp, startAppProxy, startRadmark, uiDir, waitFor } from './harness.mjs';
+import { browserUnavailable, launchBrowser, login, apiToken, radmarkBinary, repoDir, servesApp, signInContext, startAppProxy, startRadmark, uiDir, waitFor } from './harness.mjs';
 
 const skip = await browserUnavailable();
 const shotsDir = path.join(uiDir, 'test-results');
@@ -28,6 +28,7 @@ describe('radmark web UI', { skip, timeout: 300_000 }, () => {
   let browser;
   let page;
   let embedded;
+  let cookie = '';
   const studies = {};
 
   before(async () => {
@@ -40,11 +41,13 @@ describe('radmark web UI', { skip, timeout: 300_000 }, () => {
       proxy = await startAppProxy(server.url);
       app = proxy.url;
     }
-    const res = await fetch(`${server.url}/dicomweb/studies?includefield=00080061`);
+    cookie = await login(server.url);
+    const res = await fetch(`${server.url}/dicomweb/studies?includefield=00080061`, { headers: cookie ? { Cookie: cookie } : {} });
     for (const s of await res.json()) studies[s['00080061'].Value[0]] = s['0020000D'].Value[0];
     assert.ok(studies.CT && studies.DX && studies.MR, `demo studies missing: ${JSON.stringify(studies)}`);
     browser = await launchBrowser();
     page = browser.page;
+    await signInContext(browser.context, app);
     await mkdir(shotsDir, { recursive: true });
   });
 
@@ -280,7 +283,8 @@ describe('radmark web UI', { skip, timeout: 300_000 }, () => {
       execFileSync(bin, ['demo', '--small', '--out', path.join(dir, 'demo')]);
       // A copy of the CT as a new series without slices 20–23.
       execFileSync('/usr/bin/python3', ['-c', GAP_SCRIPT, path.join(dir, 'demo'), path.join(dir, 'gap')]);
-      execFileSync(bin, ['ingest', '--quiet', '--server', server.url, path.join(dir, 'gap')]);
+      const token = await apiToken(server.url);
+      execFileSync(bin, ['ingest', '--quiet', '--server', server.url, ...(token ? ['--token', token] : []), path.join(dir, 'gap')]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -323,7 +327,7 @@ describe('radmark web UI', { skip, timeout: 300_000 }, () => {
     assert.equal(w.headers.get('content-type'), 'application/wasm');
     assert.equal((await fetch(`${server.url}/assets/missing-123.js`)).status, 404);
     // The API and DICOMweb still answer under the app.
-    assert.equal((await fetch(`${server.url}/api/v1/projects`)).headers.get('content-type'), 'application/json');
+    assert.equal((await fetch(`${server.url}/api/v1/projects`, { headers: cookie ? { Cookie: cookie } : {} })).headers.get('content-type'), 'application/json');
   });
 });
 

@@ -1,5 +1,6 @@
-import { useEffect } from 'react';
-import { describeError } from './api/client.ts';
+import { useEffect, useState } from 'react';
+import { type SessionInfo, describeError } from './api/client.ts';
+import { SignIn } from './auth/SignIn.tsx';
 import { Notices } from './components/Notices.tsx';
 import { ProjectSelector } from './components/ProjectSelector.tsx';
 import { urlFor } from './state/store.ts';
@@ -15,12 +16,37 @@ export function App({ services }: { services: Services }) {
   );
 }
 
+type Auth = { state: 'checking' } | { state: 'anonymous' } | { state: 'signedIn'; session: SessionInfo } | { state: 'signedOut'; expired: boolean };
+
 function Shell({ services }: { services: Services }) {
   const route = useAppState((s) => s.route);
   const { store, api } = services;
+  const [auth, setAuth] = useState<Auth>({ state: 'checking' });
 
-  // Projects are listed once; the user picks the one to work in.
+  // Who is signed in; a 401 from any call later shows the sign-in page
+  // over the app (which stays mounted, keeping unsaved work).
   useEffect(() => {
+    // oxlint-disable-next-line react/immutability -- the API client is an outside object; its 401 hook is set once here
+    api.onUnauthorized = () => setAuth((a) => (a.state === 'signedOut' ? a : { state: 'signedOut', expired: a.state === 'signedIn' }));
+    const ctl = new AbortController();
+    api.me(ctl.signal).then(
+      (session) => setAuth(session ? { state: 'signedIn', session } : { state: 'anonymous' }),
+      (err: unknown) => {
+        if (ctl.signal.aborted) return;
+        setAuth({ state: 'signedOut', expired: false });
+        if (!(err instanceof Error && 'status' in err && (err as { status: number }).status === 401)) {
+          store.dispatch({ type: 'notify', level: 'error', text: `Cannot reach the radmark server: ${describeError(err)}` });
+        }
+      },
+    );
+    return () => ctl.abort();
+  }, [api, store]);
+  const ready = auth.state === 'signedIn' || auth.state === 'anonymous';
+  const userKey = auth.state === 'signedIn' ? auth.session.user.id : auth.state;
+
+  // Projects are listed once per signed-in user; the user picks the one to work in.
+  useEffect(() => {
+    if (userKey === 'checking' || userKey === 'signedOut') return;
     const ctl = new AbortController();
     api.listProjects(ctl.signal).then(
       (projects) => store.dispatch({ type: 'projectsLoaded', projects }),
@@ -31,7 +57,7 @@ function Shell({ services }: { services: Services }) {
       },
     );
     return () => ctl.abort();
-  }, [api, store]);
+  }, [api, store, userKey]);
 
   const home = () => {
     const s = store.getState();
@@ -58,11 +84,31 @@ function Shell({ services }: { services: Services }) {
         )}
         <span className="spacer" />
         <ProjectSelector />
+        {auth.state === 'signedIn' && (
+          <span className="user" data-testid="user">
+            {auth.session.user.displayName || auth.session.user.name}
+            <button
+              type="button"
+              className="link"
+              data-testid="signout"
+              onClick={() => {
+                api.logout().finally(() => {
+                  localStorage.removeItem('radmark.drafts');
+                  setAuth({ state: 'signedOut', expired: false });
+                });
+              }}
+            >
+              Sign out
+            </button>
+          </span>
+        )}
       </header>
       <Notices />
       <main className="content">
-        {route.page === 'worklist' ? <Worklist /> : <Viewer key={route.studyUID} studyUID={route.studyUID} seriesUID={route.seriesUID} />}
+        {(ready || (auth.state === 'signedOut' && auth.expired)) &&
+          (route.page === 'worklist' ? <Worklist /> : <Viewer key={route.studyUID} studyUID={route.studyUID} seriesUID={route.seriesUID} user={auth.state === 'signedIn' ? auth.session.user.name : undefined} />)}
       </main>
+      {auth.state === 'signedOut' && <SignIn expired={auth.expired} onSignedIn={(session) => setAuth({ state: 'signedIn', session })} />}
     </div>
   );
 }

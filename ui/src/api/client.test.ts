@@ -119,3 +119,33 @@ describe('ApiClient', () => {
     expect(f.calls[0].url).toBe('/api/v1/revisions/r1/labelmaps/3');
   });
 });
+
+describe('ApiClient sessions', () => {
+  const me = { user: { id: 'u1', name: 'annotator1' }, memberships: [], via: 'session', csrfToken: 'tok-1' };
+  it('sends the CSRF token from sign-in on unsafe requests only', async () => {
+    const f = fakeFetch(json(200, me), json(200, [project]), json(201, project));
+    const c = new ApiClient({ fetch: f.fetch });
+    await c.login('annotator1', 'pw');
+    expect(JSON.parse(String(f.calls[0].init.body))).toEqual({ name: 'annotator1', password: 'pw' });
+    await c.listProjects();
+    await c.createProject({ name: 'x' });
+    expect((f.calls[1].init.headers as Record<string, string>)['X-CSRF-Token']).toBeUndefined();
+    expect((f.calls[2].init.headers as Record<string, string>)['X-CSRF-Token']).toBe('tok-1');
+  });
+  it('reports a 401 to the app (the session ended) but not a failed sign-in', async () => {
+    const f = fakeFetch(problem(401, { status: 401, code: 'unauthorized', title: 'Unauthorized', detail: 'sign in first' }), problem(401, { status: 401, code: 'unauthorized', title: 'Unauthorized', detail: 'wrong name or password' }));
+    const c = new ApiClient({ fetch: f.fetch });
+    const seen: string[] = [];
+    c.onUnauthorized = (e) => seen.push(e.message);
+    await expect(c.listProjects()).rejects.toMatchObject({ status: 401 });
+    await expect(c.login('a', 'b')).rejects.toThrow('wrong name or password');
+    expect(seen).toEqual(['sign in first']);
+  });
+  it('me(): undefined on a server without accounts, the CSRF token otherwise', async () => {
+    const f = fakeFetch(problem(404, { status: 404, code: 'not_found', title: 'Not Found', detail: 'no route' }), json(200, me));
+    const c = new ApiClient({ fetch: f.fetch });
+    await expect(c.me()).resolves.toBeUndefined();
+    await expect(c.me()).resolves.toMatchObject({ user: { name: 'annotator1' } });
+    expect(c.csrfToken).toBe('tok-1');
+  });
+});

@@ -17,6 +17,8 @@ import type {
   ontologyResponse,
   revertRequest,
   seriesGeometry,
+  sessionInfo,
+  User,
 } from './schema.gen.ts';
 
 export type * from './schema.gen.ts';
@@ -87,6 +89,11 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
+/** Who is signed in (GET /auth/me, POST /auth/login): always with a user. */
+export type SessionInfo = Omit<sessionInfo, 'user'> & { user: User };
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 /** A save's answer together with the ETag naming the new head. */
 export interface Saved<T> {
   value: T;
@@ -96,6 +103,10 @@ export interface Saved<T> {
 export class ApiClient {
   readonly base: string;
   private readonly fetchFn: typeof fetch;
+  /** The session's CSRF token, sent in X-CSRF-Token on every unsafe request. */
+  csrfToken: string | undefined;
+  /** Called when the server answers 401 (the session ended): the app shows the sign-in page. */
+  onUnauthorized: (err: ApiError) => void = () => {};
 
   constructor(opts: ClientOptions = {}) {
     this.base = (opts.base ?? '/api/v1').replace(/\/+$/, '');
@@ -121,6 +132,7 @@ export class ApiClient {
   async send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
     const url = this.url(path, opts.query);
     const headers: Record<string, string> = { Accept: 'application/json, application/problem+json', ...opts.headers };
+    if (this.csrfToken && UNSAFE.has(method.toUpperCase())) headers['X-CSRF-Token'] = this.csrfToken;
     let body: string | undefined;
     if (opts.body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -138,7 +150,11 @@ export class ApiClient {
         status: 0, code: 'network', method, url, cause: err,
       });
     }
-    if (!res.ok) throw await errorFrom(res, method, url);
+    if (!res.ok) {
+      const err = await errorFrom(res, method, url);
+      if (res.status === 401 && !path.startsWith('/auth/login')) this.onUnauthorized(err);
+      throw err;
+    }
     return res;
   }
 
@@ -151,6 +167,35 @@ export class ApiClient {
     const res = await this.send(method, path, opts);
     const value = (await readJSON(res, method, this.url(path))) as T;
     return { value, etag: unquote(res.headers.get('ETag')) };
+  }
+
+  // --- sessions ------------------------------------------------------------
+  /**
+   * Who is signed in. Resolves to undefined when the server has no accounts
+   * (no /auth routes: every caller acts as anonymous); a 401 ApiError when
+   * nobody is signed in.
+   */
+  async me(signal?: AbortSignal): Promise<SessionInfo | undefined> {
+    try {
+      const info = await this.request<SessionInfo>('GET', '/auth/me', { signal });
+      this.csrfToken = info.csrfToken;
+      return info;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+  async login(name: string, password: string): Promise<SessionInfo> {
+    const info = await this.request<SessionInfo>('POST', '/auth/login', { body: { name, password } });
+    this.csrfToken = info.csrfToken;
+    return info;
+  }
+  async logout(): Promise<void> {
+    try {
+      await this.send('POST', '/auth/logout');
+    } finally {
+      this.csrfToken = undefined;
+    }
   }
 
   // --- projects and label schemas ---------------------------------------

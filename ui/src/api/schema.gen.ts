@@ -2,6 +2,29 @@
 // (radmark API devel); DO NOT EDIT.
 // Regenerate: node scripts/gen-api.mjs http://127.0.0.1:8080/api/v1/openapi.json
 
+export interface APIToken {
+  createdAt: string; // date-time
+  expiresAt?: string; // date-time
+  id: string;
+  lastUsedAt?: string; // date-time
+  name: string;
+  prefix: string;
+  revokedAt?: string; // date-time
+  scopes: string[] | null;
+  userId: string;
+}
+
+export interface AddResult {
+  added: Case[] | null;
+  skipped: CaseRef[] | null;
+}
+
+export interface Agreement {
+  dice: number;
+  iou: number;
+  landmarkMM: number;
+}
+
 export interface AnnotationSet {
   createdAt: string; // date-time
   head?: string;
@@ -52,10 +75,61 @@ export interface AuditEvent {
   time: string; // date-time
 }
 
+export interface Case {
+  addedBy: string;
+  configVersion: number;
+  createdAt: string; // date-time
+  disagreement?: string;
+  due?: string; // date-time
+  finalRevision?: string;
+  finalSet?: string;
+  id: string;
+  outcome?: string;
+  priority: number;
+  projectId: string;
+  readers: number;
+  seriesUID?: string;
+  source: string;
+  state: string;
+  studyUID: string;
+  updatedAt: string; // date-time
+  version: number;
+}
+
+export interface CaseRef {
+  seriesUID?: string;
+  studyUID: string;
+}
+
 export interface Code {
   meaning: string;
   scheme: string;
   value: string;
+}
+
+export interface Comment {
+  author: string;
+  body: string;
+  caseId: string;
+  createdAt: string; // date-time
+  id: string;
+  image?: ImageRef;
+  item?: string;
+  lps?: [number, number, number];
+  projectId: string;
+  resolved: boolean;
+  resolvedBy?: string;
+  taskId?: string;
+  updatedAt: string; // date-time
+  version: number;
+}
+
+export interface CommentRequest {
+  body: string;
+  image?: ImageRef;
+  item?: string;
+  lps?: [number, number, number];
+  taskId?: string;
 }
 
 export interface Concept {
@@ -74,6 +148,13 @@ export interface Content {
   items: Item[] | null;
   labelmaps?: Labelmap[];
   schemaVersion: number;
+}
+
+export interface Decision {
+  edit?: boolean;
+  merge?: string[];
+  note?: string;
+  pick?: string;
 }
 
 export interface Diff {
@@ -178,6 +259,12 @@ export interface Measurement {
   width?: Quantity;
 }
 
+export interface Membership {
+  projectId: string;
+  roles: Array<"manager" | "annotator" | "radiologist" | "reviewer" | "viewer"> | null;
+  userId: string;
+}
+
 export interface Option {
   code?: Code;
   text?: string;
@@ -185,6 +272,7 @@ export interface Option {
 }
 
 export interface Problem {
+  allowed?: string[];
   code: string;
   detail: string;
   head?: string;
@@ -193,6 +281,15 @@ export interface Problem {
   status: number;
   title: string;
   type: string;
+}
+
+export interface Progress {
+  arbitrationsByState: Record<string, number> | null;
+  cases: number;
+  casesByState: Record<string, number> | null;
+  readers: ReaderProgress[] | null;
+  readsByState: Record<string, number> | null;
+  tasks: TaskTime[] | null;
 }
 
 export interface Project {
@@ -221,6 +318,15 @@ export interface Question {
   text: string;
   type: "single" | "multiple" | "number" | "text";
   unit?: Code;
+}
+
+export interface ReaderProgress {
+  byState: Record<string, number> | null;
+  finished: number;
+  meanSeconds: number;
+  overdue: number;
+  user: string;
+  workSeconds: number;
 }
 
 export interface Result {
@@ -271,6 +377,49 @@ export interface Stats {
   unit: string;
 }
 
+export interface Task {
+  assignedAt?: string; // date-time
+  assignee?: string;
+  caseId: string;
+  createdAt: string; // date-time
+  due?: string; // date-time
+  id: string;
+  kind: string;
+  priority: number;
+  projectId: string;
+  reviewer?: string;
+  revision?: string;
+  seriesUID?: string;
+  setId?: string;
+  slot: number;
+  startedAt?: string; // date-time
+  state: string;
+  studyUID: string;
+  submittedAt?: string; // date-time
+  updatedAt: string; // date-time
+  version: number;
+  workSeconds: number;
+}
+
+export interface TaskTime {
+  assignee?: string;
+  case: string;
+  kind: string;
+  state: string;
+  task: string;
+  workSeconds: number;
+}
+
+export interface User {
+  admin: boolean;
+  createdAt: string; // date-time
+  disabled?: boolean;
+  displayName?: string;
+  email?: string;
+  id: string;
+  name: string;
+}
+
 export interface VoxelChange {
   added: number;
   item?: string;
@@ -280,10 +429,37 @@ export interface VoxelChange {
   value: number;
 }
 
+export interface WorkflowConfig {
+  agreement: Agreement;
+  assignment: string;
+  createdAt: string; // date-time
+  createdBy: string;
+  dueDays?: number;
+  priority?: number;
+  projectId: string;
+  quota?: number;
+  readerRoles: Array<"manager" | "annotator" | "radiologist" | "reviewer" | "viewer"> | null;
+  readerUsers?: string[];
+  readers: number;
+  version: number;
+}
+
+export interface addCasesRequest {
+  due?: string; // date-time
+  priority?: number;
+  query?: Record<string, string>;
+  studies?: CaseRef[];
+}
+
 export interface auditVerifyResponse {
   broken?: AuditBreak;
   events: number;
   intact: boolean;
+}
+
+export interface caseDetail {
+  case: Case | null;
+  tasks: Task[] | null;
 }
 
 export interface createProjectRequest {
@@ -296,6 +472,43 @@ export interface createSetRequest {
   reader?: string;
   seriesUID?: string;
   studyUID: string;
+}
+
+export interface createTokenRequest {
+  expiresIn?: string;
+  name: string;
+  scopes?: string[];
+}
+
+export interface createUserRequest {
+  admin?: boolean;
+  displayName?: string;
+  email?: string;
+  name: string;
+  password?: string;
+}
+
+export interface createdToken {
+  createdAt: string; // date-time
+  expiresAt?: string; // date-time
+  id: string;
+  lastUsedAt?: string; // date-time
+  name: string;
+  prefix: string;
+  revokedAt?: string; // date-time
+  scopes: string[] | null;
+  token: string;
+  userId: string;
+}
+
+export interface createdUser {
+  password?: string;
+  user: User | null;
+}
+
+export interface editCommentRequest {
+  body: string;
+  version?: number;
 }
 
 export interface findingJSON {
@@ -321,9 +534,30 @@ export interface labelmapInfo {
   slices: number;
 }
 
+export interface loginRequest {
+  name: string;
+  password: string;
+}
+
+export interface memberInfo {
+  displayName?: string;
+  name: string;
+  roles: Array<"manager" | "annotator" | "radiologist" | "reviewer" | "viewer"> | null;
+  userId: string;
+}
+
+export interface nextTaskResponse {
+  task: Task | null;
+}
+
 export interface ontologyResponse {
   query: string;
   results: Result[] | null;
+}
+
+export interface resolveCommentRequest {
+  resolved: boolean;
+  version?: number;
 }
 
 export interface revertRequest {
@@ -355,35 +589,121 @@ export interface seriesGeometry {
   voxelVolume: number;
 }
 
+export interface sessionInfo {
+  csrfToken?: string;
+  expiresAt?: string; // date-time
+  memberships: Membership[] | null;
+  user: User | null;
+  via: string;
+}
+
+export interface setMemberRequest {
+  roles: Array<"manager" | "annotator" | "radiologist" | "reviewer" | "viewer"> | null;
+}
+
+export interface taskDetail {
+  allowed: string[] | null;
+  task: Task | null;
+}
+
+export interface transitionRequest {
+  assignee?: string;
+  decision?: Decision;
+  version?: number;
+}
+
 export interface updateProjectRequest {
   description?: string;
   name?: string;
 }
 
+export interface updateUserRequest {
+  admin?: boolean;
+  disabled?: boolean;
+  displayName?: string;
+  email?: string;
+  password?: string;
+}
+
+export interface uploadCasesResponse {
+  added: Case[] | null;
+  failed: string[] | null;
+  skipped: CaseRef[] | null;
+  stored: number;
+}
+
+export interface workflowRequest {
+  agreement: Agreement;
+  assignment: string;
+  baseVersion?: number;
+  dueDays?: number;
+  priority?: number;
+  quota?: number;
+  readerRoles?: Array<"manager" | "annotator" | "radiologist" | "reviewer" | "viewer">;
+  readerUsers?: string[];
+  readers: number;
+}
+
 /** Every operation of the document, by operationId. */
 export interface Operations {
+  acceptTask: { method: 'POST'; path: '/api/v1/tasks/{task}/accept' };
+  addCases: { method: 'POST'; path: '/api/v1/projects/{project}/cases' };
+  addComment: { method: 'POST'; path: '/api/v1/cases/{case}/comments' };
+  assignTask: { method: 'POST'; path: '/api/v1/tasks/{task}/assign' };
+  claimTask: { method: 'POST'; path: '/api/v1/tasks/{task}/claim' };
   createAnnotationSet: { method: 'POST'; path: '/api/v1/annotation-sets' };
   createProject: { method: 'POST'; path: '/api/v1/projects' };
+  createToken: { method: 'POST'; path: '/api/v1/tokens' };
+  createUser: { method: 'POST'; path: '/api/v1/users' };
+  deleteComment: { method: 'DELETE'; path: '/api/v1/comments/{comment}' };
   diffRevisions: { method: 'GET'; path: '/api/v1/diff' };
+  editComment: { method: 'PATCH'; path: '/api/v1/comments/{comment}' };
   getAnnotationSet: { method: 'GET'; path: '/api/v1/annotation-sets/{set}' };
+  getCase: { method: 'GET'; path: '/api/v1/cases/{case}' };
   getLabelmap: { method: 'GET'; path: '/api/v1/revisions/{revision}/labelmaps/{layer}' };
   getLabelmapSlice: { method: 'GET'; path: '/api/v1/revisions/{revision}/labelmaps/{layer}/slices/{slice}' };
+  getMe: { method: 'GET'; path: '/api/v1/auth/me' };
   getMeasurements: { method: 'GET'; path: '/api/v1/revisions/{revision}/measurements' };
   getOpenAPI: { method: 'GET'; path: '/api/v1/openapi.json' };
+  getProgress: { method: 'GET'; path: '/api/v1/projects/{project}/progress' };
   getProject: { method: 'GET'; path: '/api/v1/projects/{project}' };
   getRevision: { method: 'GET'; path: '/api/v1/revisions/{revision}' };
   getSchema: { method: 'GET'; path: '/api/v1/projects/{project}/schema' };
   getSchemaVersion: { method: 'GET'; path: '/api/v1/projects/{project}/schema/{version}' };
   getSeriesGeometry: { method: 'GET'; path: '/api/v1/studies/{study}/series/{series}/geometry' };
+  getTask: { method: 'GET'; path: '/api/v1/tasks/{task}' };
+  getWorkflow: { method: 'GET'; path: '/api/v1/projects/{project}/workflow' };
   listAnnotationSets: { method: 'GET'; path: '/api/v1/annotation-sets' };
   listAuditEvents: { method: 'GET'; path: '/api/v1/audit' };
+  listCases: { method: 'GET'; path: '/api/v1/projects/{project}/cases' };
+  listComments: { method: 'GET'; path: '/api/v1/cases/{case}/comments' };
   listLabelmaps: { method: 'GET'; path: '/api/v1/revisions/{revision}/labelmaps' };
+  listMembers: { method: 'GET'; path: '/api/v1/projects/{project}/members' };
   listProjects: { method: 'GET'; path: '/api/v1/projects' };
   listRevisions: { method: 'GET'; path: '/api/v1/annotation-sets/{set}/revisions' };
+  listTasks: { method: 'GET'; path: '/api/v1/projects/{project}/tasks' };
+  listTokens: { method: 'GET'; path: '/api/v1/tokens' };
+  listUsers: { method: 'GET'; path: '/api/v1/users' };
+  login: { method: 'POST'; path: '/api/v1/auth/login' };
+  logout: { method: 'POST'; path: '/api/v1/auth/logout' };
+  nextTask: { method: 'POST'; path: '/api/v1/projects/{project}/next-task' };
   putSchema: { method: 'PUT'; path: '/api/v1/projects/{project}/schema' };
+  putWorkflow: { method: 'PUT'; path: '/api/v1/projects/{project}/workflow' };
+  releaseTask: { method: 'POST'; path: '/api/v1/tasks/{task}/release' };
+  removeMember: { method: 'DELETE'; path: '/api/v1/projects/{project}/members/{user}' };
+  requestChanges: { method: 'POST'; path: '/api/v1/tasks/{task}/request-changes' };
+  resolveArbitration: { method: 'POST'; path: '/api/v1/tasks/{task}/resolve' };
+  resolveComment: { method: 'POST'; path: '/api/v1/comments/{comment}/resolve' };
   revertRevision: { method: 'POST'; path: '/api/v1/annotation-sets/{set}/revert' };
+  reviewTask: { method: 'POST'; path: '/api/v1/tasks/{task}/review' };
+  revokeToken: { method: 'DELETE'; path: '/api/v1/tokens/{token}' };
   saveRevision: { method: 'POST'; path: '/api/v1/annotation-sets/{set}/revisions' };
   searchOntology: { method: 'GET'; path: '/api/v1/ontology' };
+  setMember: { method: 'PUT'; path: '/api/v1/projects/{project}/members/{user}' };
+  startTask: { method: 'POST'; path: '/api/v1/tasks/{task}/start' };
+  submitTask: { method: 'POST'; path: '/api/v1/tasks/{task}/submit' };
   updateProject: { method: 'PATCH'; path: '/api/v1/projects/{project}' };
+  updateUser: { method: 'PATCH'; path: '/api/v1/users/{user}' };
+  uploadCases: { method: 'POST'; path: '/api/v1/projects/{project}/cases/upload' };
   verifyAudit: { method: 'GET'; path: '/api/v1/audit/verify' };
 }

@@ -1,5 +1,9 @@
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import type { seriesGeometry } from '../api/client.ts';
+import type { LabelSchema, seriesGeometry } from '../api/client.ts';
+import { AnnotationPanel } from '../annotate/AnnotationPanel.tsx';
+import { type Grid, gridOf } from '../annotate/geometry.ts';
+import type { SeriesImage } from '../dicomweb/series.ts';
+import { AnnotationController, addAnnotationTools } from '../annotate/tools.ts';
 import { Tag, formatDate, formatPersonName, str } from '../dicomweb/json.ts';
 import type { SeriesSummary, StudySummary } from '../dicomweb/qido.ts';
 import { type SeriesLayout, layoutSeries } from '../dicomweb/series.ts';
@@ -13,7 +17,7 @@ import { HelpOverlay } from './HelpOverlay.tsx';
 import { type PrimaryTool, SHORTCUTS, commandForKey, presetsFor, windowToRange } from './presets.ts';
 
 /** A study: its series on the left, the selected series in a stack or MPR layout. */
-export function Viewer({ studyUID, seriesUID }: { studyUID: string; seriesUID?: string }) {
+export function Viewer({ studyUID, seriesUID, user }: { studyUID: string; seriesUID?: string; user?: string }) {
   const { dicomweb, api, store, navigate } = useServices();
   const viewerState = useAppState((s) => s.viewer);
   const projectId = useAppState((s) => s.projectId);
@@ -50,6 +54,10 @@ export function Viewer({ studyUID, seriesUID }: { studyUID: string; seriesUID?: 
   // One Cornerstone controller per study view.
   useEffect(() => {
     controller.activate((m) => notify('error', m));
+    // oxlint-disable-next-line react/immutability -- the Cornerstone controller is an outside object, not React state
+    controller.onToolGroups = (groups) => {
+      for (const { group, mpr } of groups) addAnnotationTools(group, mpr);
+    };
     (window as unknown as { radmark: Record<string, unknown> }).radmark.viewer = controller;
     return () => controller.destroy();
   }, [controller, notify]);
@@ -89,6 +97,31 @@ export function Viewer({ studyUID, seriesUID }: { studyUID: string; seriesUID?: 
   useEffect(() => {
     if (controller && shown) controller.setPrimaryTool(viewerState.tool);
   }, [controller, shown, viewerState.tool]);
+
+  // Annotation: the project's label schema and one controller per shown series.
+  const schema = useLoad<LabelSchema | undefined>(projectId, (signal) => (projectId ? api.getSchema(projectId, signal) : Promise.resolve(undefined)));
+  const [annot, setAnnot] = useState<AnnotationController | undefined>();
+  const geo = geometry.state === 'done' ? geometry.value : undefined;
+  // Projection images (X-ray) have no voxel grid: their items are image points on the stack's images.
+  const noGrid = geometry.state === 'error' && mode === 'stack';
+  useEffect(() => {
+    if (!shown || (!geo && !noGrid) || !loaded || !current) return;
+    const md = loaded.images[0]?.metadata ?? {};
+    const forUID = str(md, '00200052') || `radmark-for:${current}`;
+    const grid = geo ? gridOf(geo) : imageGrid(loaded.images);
+    const a = new AnnotationController(controller, grid, current, forUID);
+    // oxlint-disable-next-line react/set-state-in-effect -- the controller must exist after Cornerstone showed the series (an outside system)
+    setAnnot(a);
+    return () => {
+      setAnnot(undefined);
+      a.destroy();
+    };
+  }, [shown, geo, noGrid, loaded, current, controller]);
+  const keyHandler = useRef<((e: KeyboardEvent) => boolean) | undefined>(undefined);
+  const setKeyHandler = useCallback((h: ((e: KeyboardEvent) => boolean) | undefined) => {
+    keyHandler.current = h;
+  }, []);
+  const [bindingsVersion, setBindingsVersion] = useState(0);
 
   const modality = loaded?.modality ?? '';
   const run = useCallback(
@@ -137,7 +170,16 @@ export function Viewer({ studyUID, seriesUID }: { studyUID: string; seriesUID?: 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const t = e.target as HTMLElement | null;
-      if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+      const choice = t?.tagName === 'INPUT' && ['radio', 'checkbox', 'range', 'button'].includes((t as HTMLInputElement).type);
+      if (t && !choice && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+      if (store.getState().viewer.help) {
+        if (e.key === 'Escape' || e.key === '?') store.dispatch({ type: 'toggleHelp' });
+        return;
+      }
+      if (keyHandler.current?.(e)) {
+        e.preventDefault();
+        return;
+      }
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       if (e.key === 'Escape' && store.getState().viewer.help) {
         store.dispatch({ type: 'toggleHelp' });
@@ -192,7 +234,25 @@ export function Viewer({ studyUID, seriesUID }: { studyUID: string; seriesUID?: 
           {layout.state === 'loading' && current && <div className="loading">Loading series…</div>}
         </div>
       </section>
-      {viewerState.help && <HelpOverlay shortcuts={SHORTCUTS} onClose={() => store.dispatch({ type: 'toggleHelp' })} />}
+      {/* The panel's place is kept from the start, so the viewports do not change size when it appears. */}
+      <div className="annotate-slot">
+      {annot && schema.state === 'done' && schema.value && projectId && current && (
+        <AnnotationPanel
+          key={`${current}:${mode}`}
+          viewer={controller}
+          controller={annot}
+          schema={schema.value}
+          projectId={projectId}
+          studyUID={studyUID}
+          seriesUID={current}
+          reader={user}
+          mpr={mode === 'mpr'}
+          setKeyHandler={setKeyHandler}
+          bindingsVersion={bindingsVersion}
+        />
+      )}
+      </div>
+      {viewerState.help && <HelpOverlay shortcuts={SHORTCUTS} onClose={() => store.dispatch({ type: 'toggleHelp' })} onBindingsChanged={() => setBindingsVersion((v) => v + 1)} />}
     </div>
   );
 }
@@ -311,4 +371,17 @@ function Overlay({ id, controller, title }: { id: string; controller: ViewerCont
       )}
     </div>
   );
+}
+
+/** A stand-in grid for images without a voxel grid: one "slice" per image, in the stack's order. */
+function imageGrid(images: SeriesImage[]): Grid {
+  const md = images[0]?.metadata ?? {};
+  const columns = Number(str(md, '00280011')) || 0;
+  const rows = Number(str(md, '00280010')) || 0;
+  return {
+    columns, rows, rowDir: [1, 0, 0], colDir: [0, 1, 0], spacing: [1, 1, 1],
+    positions: images.map((im) => im.position ?? [0, 0, 0]),
+    sopInstanceUIDs: images.map((im) => im.sopInstanceUID),
+    frames: images.map((im) => im.frame),
+  };
 }

@@ -137,6 +137,35 @@ export class ViewerController {
   onError: (message: string) => void = () => {};
   /** Called when the full volume has loaded. */
   onVolumeLoaded: () => void = () => {};
+  /** Called after tool groups are made (a new series or layout): annotation tools add themselves. */
+  onToolGroups: (groups: Array<{ group: tools.Types.IToolGroup; mpr: boolean }>) => void = () => {};
+  /** The annotation tool on the left mouse button, if any (overrides the navigation tool). */
+  private annotationTool: string | undefined;
+
+  get renderingEngine(): RenderingEngine | undefined {
+    return this.engine;
+  }
+  get currentVolumeId(): string | undefined {
+    return this.volumeId;
+  }
+  get seriesImages(): SeriesImage[] {
+    return this.images;
+  }
+  get viewports(): Array<{ id: string; kind: ViewportKind; element: HTMLDivElement }> {
+    return this.viewportIds.map((id) => ({ id, kind: this.kinds.get(id)!, element: this.elements.get(id)! }));
+  }
+  get toolGroupIds(): string[] {
+    return [STACK_GROUP, MPR_GROUP].filter((g) => ToolGroupManager.getToolGroup(g));
+  }
+
+  /** Puts an annotation tool (a tool instance name) on the left mouse button, or gives it back to the navigation tool. */
+  setAnnotationTool(name: string | undefined): void {
+    this.annotationTool = name;
+    for (const [gid, mpr] of [[STACK_GROUP, false], [MPR_GROUP, true]] as const) {
+      const group = ToolGroupManager.getToolGroup(gid);
+      if (group) this.bindPrimary(group, gid === STACK_GROUP && this.tool === 'Crosshairs' ? 'WindowLevel' : this.tool, mpr);
+    }
+  }
 
   subscribe(l: Listener): () => void {
     this.listeners.add(l);
@@ -226,6 +255,8 @@ export class ViewerController {
     if (!group) throw new Error('cannot create the stack tool group');
     group.addViewport(id, ENGINE_ID);
     this.configureTools(group, false);
+    this.onToolGroups([{ group, mpr: false }]);
+    this.bindPrimary(group, this.tool === 'Crosshairs' ? 'WindowLevel' : this.tool, false);
     const vp = engine.getViewport(id) as Types.IStackViewport;
     const index = startIndex ?? Math.floor((images.length - 1) / 2);
     this.watchRendering(id);
@@ -256,6 +287,8 @@ export class ViewerController {
     if (!group) throw new Error('cannot create the MPR tool group');
     for (const k of ['axial', 'sagittal', 'coronal']) group.addViewport(k, ENGINE_ID);
     this.configureTools(group, true);
+    this.onToolGroups([{ group, mpr: true }]);
+    this.bindPrimary(group, this.tool, true);
 
     const volumeId = `cornerstoneStreamingImageVolume:${seriesUID}`;
     this.volumeId = volumeId;
@@ -379,10 +412,17 @@ export class ViewerController {
       Zoom: { mouseButton: ToolEnums.MouseBindings.Secondary },
       StackScroll: { mouseButton: ToolEnums.MouseBindings.Wheel },
     };
+    const annot = this.annotationTool;
+    const options = group.toolOptions as Record<string, { mode?: string } | undefined>;
+    for (const name of Object.keys(options)) {
+      if (Object.values(names).includes(name)) continue;
+      if (name === annot) group.setToolActive(name, { bindings: [{ mouseButton: primary }] });
+      else if (options[name]?.mode === ToolEnums.ToolModes.Active) group.setToolPassive(name);
+    }
     for (const t of Object.keys(names) as PrimaryTool[]) {
       if (t === 'Crosshairs' && !mpr) continue;
       const bindings = fixed[t] ? [fixed[t]!] : [];
-      if (t === tool) bindings.push({ mouseButton: primary });
+      if (t === tool && !(annot && options[annot])) bindings.push({ mouseButton: primary });
       if (bindings.length) group.setToolActive(names[t], { bindings });
       else if (t === 'Crosshairs') {
         // Keep the lines visible without catching drags.
@@ -393,6 +433,7 @@ export class ViewerController {
 
   setPrimaryTool(tool: PrimaryTool): void {
     this.tool = tool;
+    this.annotationTool = undefined;
     const stack = ToolGroupManager.getToolGroup(STACK_GROUP);
     if (stack) this.bindPrimary(stack, tool === 'Crosshairs' ? 'WindowLevel' : tool, false);
     const mpr = ToolGroupManager.getToolGroup(MPR_GROUP);

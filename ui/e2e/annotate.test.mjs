@@ -1,0 +1,285 @@
+// End-to-end tests of the annotation side: sign-in, the tools on the
+// phantom CT and the chest X-ray, saving and what the API then stores,
+// undo/redo, reload, and the conflict view. Phantom facts as in
+// viewer.test.mjs: CTSmall is 128×128×64 voxels of 2 mm, voxel centres on
+// even millimetres, middle axial slice z = 0, lungs around (±55, 0, 70).
+import assert from 'node:assert/strict';
+import { copyFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { browserUnavailable, launchBrowser, repoDir, servesApp, startAppProxy, startRadmark, uiDir, waitFor } from './harness.mjs';
+
+const skip = await browserUnavailable();
+const shotsDir = path.join(uiDir, 'test-results');
+const docsShots = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(repoDir, 'docs', 'screenshots') : undefined;
+import { DEMO_ACCOUNT as ACCOUNT } from './harness.mjs';
+
+async function signIn(p) {
+  await p.waitForSelector('[data-testid=signin]');
+  await p.fill('[data-testid=signin-name]', ACCOUNT.name);
+  await p.fill('[data-testid=signin-password]', 'wrong-password');
+  await p.click('[data-testid=signin-submit]');
+  await p.waitForSelector('[data-testid=signin-error]');
+  await p.fill('[data-testid=signin-password]', ACCOUNT.password);
+  await p.click('[data-testid=signin-submit]');
+  await p.waitForSelector('[data-testid=user]');
+}
+
+/** Page coordinates of an LPS point on a viewport. */
+async function at(p, viewportId, lps) {
+  const box = await p.locator(`[data-testid=viewport-${viewportId}] .vp-el`).boundingBox();
+  const [x, y] = await p.evaluate(([id, q]) => window.radmark.viewer.worldToCanvas(id, q), [viewportId, lps]);
+  return [box.x + x, box.y + y];
+}
+
+async function drag(p, from, to) {
+  await p.mouse.move(...from);
+  await p.mouse.down();
+  await p.mouse.move(...to, { steps: 10 });
+  await p.mouse.up();
+}
+
+async function saveNow(p, message) {
+  await p.fill('[data-testid=save-message]', message);
+  await p.click('[data-testid=save]');
+  await waitFor('the save', async () => (await p.getAttribute('[data-testid=save-status]', 'data-state')) === 'saved' && (await p.getAttribute('[data-testid=save-status]', 'data-dirty')) === '0', 30_000);
+  return p.getAttribute('[data-testid=save-status]', 'data-head');
+}
+
+describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
+  let server, proxy, app, browser, page, project, auth;
+  const studies = {};
+  const cookies = { jar: '' };
+
+  /** An /api/v1 call from Node, signed in like the browser. */
+  async function api(pathAndQuery, init = {}) {
+    const res = await fetch(`${server.url}/api/v1${pathAndQuery}`, { ...init, headers: { ...init.headers, ...(cookies.jar ? { Cookie: cookies.jar } : {}) } });
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${pathAndQuery}: ${res.status} ${await res.text()}`);
+    return res;
+  }
+
+  before(async () => {
+    server = await startRadmark();
+    if (await servesApp(server.url)) app = server.url;
+    else {
+      proxy = await startAppProxy(server.url);
+      app = proxy.url;
+    }
+    // Does this server want a sign-in? (GET /auth/me: 401 yes, 404 no accounts.)
+    const me = await fetch(`${server.url}/api/v1/auth/me`);
+    auth = me.status === 401;
+    if (auth) {
+      const res = await fetch(`${server.url}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ACCOUNT) });
+      assert.equal(res.status, 200, await res.clone().text());
+      cookies.jar = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    }
+    const res = await fetch(`${server.url}/dicomweb/studies?includefield=00080061`, { headers: cookies.jar ? { Cookie: cookies.jar } : {} });
+    for (const s of await res.json()) studies[s['00080061'].Value[0]] = s['0020000D'].Value[0];
+    project = (await (await api('/projects')).json()).find((p) => p.name === 'Demo: chest phantom');
+    assert.ok(project && studies.CT && studies.DX, 'demo data missing');
+    browser = await launchBrowser();
+    page = browser.page;
+    await mkdir(shotsDir, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await server?.close();
+  });
+
+  async function shot(name, p = page) {
+    await p.mouse.move(0, 0);
+    await p.waitForTimeout(150);
+    const file = path.join(shotsDir, `${name}.png`);
+    await p.screenshot({ path: file });
+    if (docsShots) {
+      await mkdir(docsShots, { recursive: true });
+      await copyFile(file, path.join(docsShots, `${name}.png`));
+    }
+  }
+
+
+  async function open(p, studyUID, mode) {
+    await p.goto(`${app}/studies/${studyUID}?project=${project.id}`);
+    if (auth && !(await p.locator('[data-testid=user]').count())) {
+      await Promise.race([p.waitForSelector('[data-testid=signin]'), p.waitForSelector('[data-testid=user]')]);
+      if (await p.locator('[data-testid=signin]').count()) await signIn(p);
+    }
+    await p.waitForSelector(`[data-testid=viewer][data-mode=${mode}][data-shown$=":${mode}"]`, { timeout: 60_000 });
+    if (mode === 'mpr') await waitFor('the volume', async () => (await p.evaluate(() => window.radmark.viewer?.debugState()))?.volumeLoaded, 60_000);
+    await p.waitForSelector('[data-testid=annotate]');
+    await waitFor('the annotation set to load', () => p.evaluate(() => !!window.radmark.annotation?.session), 30_000);
+    await p.waitForTimeout(300);
+  }
+
+
+
+
+  async function headRevision() {
+    const sets = await (await api(`/annotation-sets?project=${project.id}&study=${studies.CT}`)).json();
+    const set = sets.find((s) => s.head);
+    return (await api(`/revisions/${set.head}`)).json();
+  }
+
+  test('sign in, paint a 3D sphere, measure, place a landmark, answer, undo/redo, save, reload', async () => {
+    if (auth) {
+      await page.goto(`${app}/`);
+      await signIn(page);
+      await shot('signin-done');
+    } else {
+      test.todo?.('this server has no accounts (GET /api/v1/auth/me is 404): sign-in not tested');
+    }
+    await open(page, studies.CT, 'mpr');
+
+    // 3D sphere brush, radius 5 mm, label "Lung nodule" (segment 1), in the left lung.
+    await page.click('[data-testid=label-lung-nodule]');
+    await page.click('[data-testid=atool-SphereBrush]');
+    await page.locator('[data-testid=brush-size]').fill('5');
+    const centre = [54, 0, 0];
+    const c = await at(page, 'axial', centre);
+    await drag(page, c, [c[0] + 1, c[1]]);
+    await page.waitForTimeout(300);
+    await shot('annotate-sphere-brush');
+
+    // Length between two known points 80 mm apart on the axial slice z = 0.
+    await page.keyboard.press('l');
+    await drag(page, await at(page, 'axial', [-40, -20, 0]), await at(page, 'axial', [40, -20, 0]));
+    const liveLength = async () => parseFloat(await page.locator('[data-testid=item-length] [data-testid=item-stats]').innerText().catch(() => 'NaN'));
+    await waitFor('the live length of 80 mm', async () => Math.abs((await liveLength()) - 80) <= 0.5, 10_000).catch(() => {});
+    const live = await liveLength();
+    assert.ok(Math.abs(live - 80) <= 0.5, `live length ${live} mm, want 80 ± 0.5`);
+    await shot('annotate-length');
+
+    // A landmark on the soft tissue in front of the spine.
+    await page.keyboard.press('k');
+    const lm = await at(page, 'axial', [0, -60, 0]);
+    await page.mouse.click(...lm);
+    await page.locator('[data-testid=item-landmark]').waitFor();
+
+    // A study-level classification answer; undo takes it back, redo again.
+    await page.keyboard.press('Escape');
+    await page.click('[data-testid=q-quality] input[type=radio] >> nth=0');
+    assert.ok(await page.locator('[data-testid=q-quality] input[type=radio] >> nth=0').isChecked());
+    await page.mouse.move(...c);
+    await page.keyboard.press('Control+z');
+    await waitFor('undo of the answer', async () => !(await page.locator('[data-testid=q-quality] input[type=radio] >> nth=0').isChecked()));
+    await page.keyboard.press('Control+y');
+    await waitFor('redo of the answer', () => page.locator('[data-testid=q-quality] input[type=radio] >> nth=0').isChecked());
+    // Undo/redo of a drawing: the landmark goes and comes back.
+    await page.click('[data-testid=undo]');
+    await page.click('[data-testid=undo]');
+    await waitFor('undo of the landmark', async () => (await page.locator('[data-testid=item-landmark]').count()) === 0);
+    await page.click('[data-testid=redo]');
+    await page.click('[data-testid=redo]');
+    await page.locator('[data-testid=item-landmark]').waitFor();
+    await shot('annotate-classification');
+
+    const head = await saveNow(page, 'sphere, length, landmark, answer');
+    assert.ok(head);
+
+    // What the server stored.
+    const rev = await headRevision();
+    assert.equal(rev.id, head);
+    const items = rev.content.items;
+    const seg = items.find((i) => i.kind === 'segmentation');
+    assert.deepEqual(seg?.segment, { layer: 0, value: 1 });
+    assert.equal(seg.label, 'lung-nodule');
+    const length = items.find((i) => i.kind === 'length');
+    const landmark = items.find((i) => i.kind === 'landmark');
+    assert.ok(length && landmark, JSON.stringify(items));
+    for (let a = 0; a < 3; a++) assert.ok(Math.abs(landmark.lps[0][a] - [0, -60, 0][a]) <= 1.5, `landmark at ${landmark.lps[0]}`);
+    assert.deepEqual(rev.content.answers.map((a) => [a.question, a.choices]), [['quality', ['diagnostic']]]);
+    const ms = await (await api(`/revisions/${head}/measurements`)).json();
+    const lenM = ms.find((m) => m.item === length.id).length.value;
+    assert.ok(Math.abs(lenM - 80) <= 0.5 && Math.abs(lenM - live) < 0.01, `server length ${lenM}, live ${live}`);
+
+    // The labelmap through the API: the sphere's voxels around the LPS centre.
+    const geo = await (await api(`/studies/${studies.CT}/series/${seg ? (await api(`/revisions/${head}/labelmaps`).then((r) => r.json()))[0].seriesUID : ''}/geometry`)).json();
+    const raw = new Uint8Array(await (await api(`/revisions/${head}/labelmaps/0`, { headers: { Accept: 'application/octet-stream' } })).arrayBuffer());
+    const { columns, rows } = geo;
+    assert.equal(raw.length, columns * rows * geo.slices);
+    const voxel = (lps) => {
+      let best = 0;
+      let bestD = Infinity;
+      geo.images.forEach((im, k) => {
+        const d = Math.abs((lps[0] - im.position[0]) * geo.sliceDir[0] + (lps[1] - im.position[1]) * geo.sliceDir[1] + (lps[2] - im.position[2]) * geo.sliceDir[2]);
+        if (d < bestD) [best, bestD] = [k, d];
+      });
+      const p = geo.images[best].position;
+      const dv = [lps[0] - p[0], lps[1] - p[1], lps[2] - p[2]];
+      const i = Math.round((dv[0] * geo.rowDir[0] + dv[1] * geo.rowDir[1] + dv[2] * geo.rowDir[2]) / geo.spacing[0]);
+      const j = Math.round((dv[0] * geo.colDir[0] + dv[1] * geo.colDir[1] + dv[2] * geo.colDir[2]) / geo.spacing[1]);
+      return raw[best * columns * rows + j * columns + i];
+    };
+    assert.equal(voxel(centre), 1, 'the sphere centre is labelled');
+    assert.equal(voxel([54, 0, 2]), 1, 'one slice above (a sphere, not a circle)');
+    assert.equal(voxel([54, 0, -2]), 1, 'one slice below');
+    assert.equal(voxel([54, 0, 10]), 0, '10 mm above is outside a 5 mm sphere');
+    assert.equal(voxel([64, 0, 0]), 0, '10 mm to the side is outside');
+    let count = 0;
+    for (const v of raw) if (v) count++;
+    assert.ok(count > 20 && count < 200, `a 5 mm sphere of 2 mm voxels has ~65 voxels, got ${count}`);
+
+    // Reload: everything comes back from the head revision.
+    await page.reload();
+    await open(page, studies.CT, 'mpr');
+    await page.locator('[data-testid=item-length]').waitFor();
+    await page.locator('[data-testid=item-landmark]').waitFor();
+    assert.ok(await page.locator('[data-testid=q-quality] input[type=radio] >> nth=0').isChecked());
+    const restored = await page.evaluate(() => {
+      const bytes = window.radmark.annotation.controller.labelmapBytes();
+      let n = 0;
+      for (const v of bytes) if (v) n++;
+      return n;
+    });
+    assert.equal(restored, count, 'the labelmap is restored voxel for voxel');
+    // Nothing unsaved after a reload (a restored draft would be autosaved within seconds).
+    await waitFor('a clean state after reload', async () => (await page.getAttribute('[data-testid=save-status]', 'data-dirty')) === '0', 15_000);
+    await shot('annotate-reloaded');
+  });
+
+  test('a 2D box on the chest X-ray', async () => {
+    await open(page, studies.DX, 'stack');
+    await page.click('[data-testid=label-mass]');
+    await page.keyboard.press('o');
+    const box = await page.locator('[data-testid=viewport-stack] .vp-el').boundingBox();
+    await drag(page, [box.x + box.width * 0.4, box.y + box.height * 0.4], [box.x + box.width * 0.6, box.y + box.height * 0.55]);
+    await page.locator('[data-testid=item-box2d]').waitFor();
+    await saveNow(page, 'box on the x-ray');
+    const sets = await (await api(`/annotation-sets?project=${project.id}&study=${studies.DX}`)).json();
+    const rev = await (await api(`/revisions/${sets.find((s) => s.head).head}`)).json();
+    const b = rev.content.items.find((i) => i.kind === 'box2d');
+    assert.ok(b?.image?.sopInstanceUID && b.points.length === 2, JSON.stringify(rev.content.items));
+    assert.ok(b.points[1][0] > b.points[0][0] && b.points[1][1] > b.points[0][1]);
+    await shot('annotate-xray-box');
+  });
+
+  test('a concurrent save from a second browser shows the conflict view', async () => {
+    const other = await launchBrowser();
+    try {
+      await open(page, studies.CT, 'mpr');
+      await open(other.page, studies.CT, 'mpr');
+      // The other browser saves first.
+      const landmarksBefore = await other.page.locator('[data-testid=item-landmark]').count();
+      await other.page.click('[data-testid=atool-Landmark]');
+      await other.page.mouse.click(...(await at(other.page, 'axial', [-30, 10, 0])));
+      await waitFor('the second reader\'s landmark', async () => (await other.page.locator('[data-testid=item-landmark]').count()) === landmarksBefore + 1, 10_000);
+      await saveNow(other.page, 'second reader');
+      // This one, still on the old head, then saves.
+      await page.click('[data-testid=atool-Landmark]');
+      await page.mouse.click(...(await at(page, 'axial', [30, 10, 0])));
+      await page.fill('[data-testid=save-message]', 'first reader');
+      await page.click('[data-testid=save]');
+      await page.locator('[data-testid=conflict]').waitFor({ timeout: 30_000 });
+      assert.match(await page.locator('[data-testid=conflict]').innerText(), /saved first[\s\S]*second reader/);
+      assert.match(await page.locator('[data-testid=conflict-diff]').innerText(), /added landmark/);
+      await shot('annotate-conflict');
+      // Nothing was overwritten: the head is the other browser's.
+      assert.equal((await headRevision()).message, 'second reader');
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -1,0 +1,429 @@
+// The panel bridges React and Cornerstone's own (mutable) annotation,
+// segmentation and history state: it hands refs to callbacks that
+// Cornerstone and the session call outside rendering, and effects that
+// push React state into Cornerstone. The React Compiler rules below assume
+// everything is React state.
+/* oxlint-disable react/immutability, react/refs, react/exhaustive-effect-dependencies, react/memo-dependencies, react-hooks/exhaustive-deps */
+import { utilities as csUtils } from '@cornerstonejs/core';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import type { Answer, Item, LabelSchema, Question } from '../api/client.ts';
+import { describeError } from '../api/client.ts';
+import { useServices } from '../state/useStore.ts';
+import type { ViewerController } from '../viewer/cornerstone.ts';
+import { type Draft, AnnotationSession, loadDraft } from './session.ts';
+import { type EditAction, type KeyBinding, actionForKey, loadBindings } from './shortcuts.ts';
+import { type AnnotationController, type Segment, type ShownItem, TOOL_DEFS, type ToolId, hexColor, instanceName } from './tools.ts';
+
+const history = csUtils.HistoryMemo.DefaultHistoryMemo;
+
+export interface PanelProps {
+  viewer: ViewerController;
+  controller: AnnotationController;
+  schema: LabelSchema;
+  projectId: string;
+  studyUID: string;
+  seriesUID: string;
+  reader?: string;
+  mpr: boolean;
+  /** Registers the panel's key handler with the viewer (returns true when the key was used). */
+  setKeyHandler: (h: ((e: KeyboardEvent) => boolean) | undefined) => void;
+  bindingsVersion: number;
+}
+
+/** One segmentation item per segment value present in the labelmap (layer 0). */
+function segmentItems(labelmap: Uint8Array | undefined, segments: Segment[]): Item[] {
+  if (!labelmap) return [];
+  const present = new Set<number>();
+  for (let i = 0; i < labelmap.length; i++) if (labelmap[i]) present.add(labelmap[i]);
+  return segments.filter((s) => present.has(s.value)).map((s) => ({ id: `seg-${s.label.id}`, kind: 'segmentation', label: s.label.id, source: { type: 'human' }, segment: { layer: 0, value: s.value } }));
+}
+
+function fmt(n: number | undefined, d = 1): string {
+  return n === undefined ? '' : n.toFixed(d);
+}
+
+function statsText(s: ShownItem): string {
+  const st = s.stats;
+  switch (s.item.kind) {
+    case 'length':
+      return `${fmt(st.length, 2)} mm`;
+    case 'angle':
+      return `${fmt(st.angle, 1)}°`;
+    case 'bidirectional':
+      return `${fmt(st.longAxis, 1)} × ${fmt(st.shortAxis, 1)} mm`;
+    case 'ellipse_roi':
+    case 'rectangle_roi':
+    case 'box2d':
+      return st.mean !== undefined ? `${fmt(st.area, 1)} mm² · mean ${fmt(st.mean, 1)} SD ${fmt(st.stdDev, 1)} ${st.unit ?? ''}` : `${fmt(st.area, 1)} mm²`;
+    case 'landmark':
+      return `${(s.item.lps?.[0] ?? []).map((c) => c.toFixed(1)).join(', ')} mm${st.value !== undefined ? ` · ${fmt(st.value, 0)} ${st.unit ?? ''}` : ''}`;
+    default:
+      return '';
+  }
+}
+
+export function AnnotationPanel(props: PanelProps) {
+  const { viewer, controller, schema, projectId, studyUID, seriesUID, reader, mpr, setKeyHandler, bindingsVersion } = props;
+  const { api, store } = useServices();
+  const notify = useCallback((level: 'error' | 'warning' | 'info', text: string) => store.dispatch({ type: 'notify', level, text }), [store]);
+  const labels = useMemo(() => schema.labels ?? [], [schema]);
+  const segLabels = useMemo(() => labels.filter((l) => !l.kinds || l.kinds.includes('segmentation')), [labels]);
+  const [segments, setSegments] = useState<Segment[]>(() => segLabels.map((l, i) => ({ value: i + 1, label: l, color: hexColor(l.color), visible: true, locked: false })));
+  const segmentsRef = useRef<Segment[]>(segments);
+  segmentsRef.current = segments;
+  const [opacity, setOpacity] = useState(0.5);
+  const [activeLabel, setActiveLabel] = useState<string | undefined>(labels[0]?.id);
+  const [tool, setTool] = useState<ToolId | undefined>();
+  const [brush, setBrush] = useState(10);
+  const [hu, setHu] = useState<[number, number]>([-100, 200]);
+  const [answers, setAnswers] = useState<Answer[]>([]);
+  const answersRef = useRef<Answer[]>([]);
+  answersRef.current = answers;
+  const [message, setMessage] = useState('');
+  const [canUndo, setCanUndo] = useState(false);
+  const [canRedo, setCanRedo] = useState(false);
+  const bindings = useMemo<KeyBinding[]>(() => loadBindings(), [bindingsVersion]);
+
+  const shape = mpr ? { seriesUID, columns: controller.grid.columns, rows: controller.grid.rows, slices: controller.grid.positions.length } : undefined;
+  const [session] = useState(
+    () =>
+      new AnnotationSession({
+        api, projectId, studyUID, reader, shape,
+        content: (): Draft => {
+          const labelmap = controller.labelmapBytes();
+          return { items: [...controller.shownItems().map((s) => s.item), ...segmentItems(labelmap, segmentsRef.current)], answers: answersRef.current, labelmap };
+        },
+      }),
+  );
+  const snap = useSyncExternalStore((l) => session.subscribe(l), () => session.snapshot());
+  // shownItems is cached by the controller until the next change.
+  const stableItems = useSyncExternalStore(
+    (l) => controller.subscribe(l),
+    () => controller.shownItems(),
+  );
+
+  const apply = useCallback(
+    (d: Draft | undefined) => {
+      controller.loadItems(d?.items ?? []);
+      if (controller.hasLabelmap) controller.setLabelmapBytes(d?.labelmap);
+      setAnswers(d?.answers ?? []);
+    },
+    [controller],
+  );
+
+  // Labelmap, then the stored head (and any unsaved draft of it).
+  useEffect(() => {
+    const ctl = new AbortController();
+    (async () => {
+      controller.schemaLabels = labels;
+      const d = await session.load(ctl.signal);
+      if (ctl.signal.aborted) return;
+      // The labelmap is made when the revision has one or a labelmap tool is picked (see below).
+      if (mpr && d?.labelmap) await controller.attachLabelmap(segments);
+      if (ctl.signal.aborted) return;
+      apply(d);
+      const draft = loadDraft(session.draftKey);
+      if (draft && draft.base === (session.snapshot().head ?? '')) {
+        controller.loadItems(draft.items);
+        setAnswers(draft.answers);
+        notify('info', 'Unsaved changes from your last visit were restored.');
+        setTimeout(() => session.changed(), 0);
+      }
+      (window as unknown as { radmark: Record<string, unknown> }).radmark.annotation = { session, controller };
+    })().catch((err: unknown) => {
+      if (!ctl.signal.aborted) notify('error', `The annotations could not be loaded: ${describeError(err)}`);
+    });
+    return () => ctl.abort();
+    // segments' styling is applied separately
+  }, [controller, session, mpr, apply, notify, labels]);
+
+  // Every change marks the session dirty (and schedules the autosave).
+  useEffect(() => {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const un = controller.subscribe(() => {
+      if (t) clearTimeout(t);
+      t = setTimeout(() => session.changed(), 250);
+    });
+    return () => {
+      un();
+      if (t) clearTimeout(t);
+    };
+  }, [controller, session]);
+  useEffect(() => {
+    session.changed();
+  }, [answers, session]);
+  useEffect(() => {
+    const update = () => {
+      setCanUndo(history.canUndo);
+      setCanRedo(history.canRedo);
+    };
+    const un = controller.subscribe(update);
+    const t = setInterval(update, 500);
+    return () => {
+      un();
+      clearInterval(t);
+    };
+  }, [controller]);
+
+  useEffect(() => controller.styleSegments(segments, opacity), [controller, segments, opacity, snap.head]);
+  useEffect(() => {
+    controller.currentLabel = activeLabel;
+    const seg = segments.find((s) => s.label.id === activeLabel);
+    if (seg) controller.setActiveSegment(seg.value);
+  }, [controller, activeLabel, segments]);
+  useEffect(() => {
+    const def = TOOL_DEFS.find((d) => d.id === tool);
+    if (def?.volumeOnly && mpr && !controller.hasLabelmap) {
+      void controller.attachLabelmap(segmentsRef.current).then(() => {
+        controller.styleSegments(segmentsRef.current);
+        const seg = segmentsRef.current.find((x) => x.label.id === controller.currentLabel) ?? segmentsRef.current[0];
+        if (seg) controller.setActiveSegment(seg.value);
+        controller.setBrushSize(brush);
+        viewer.setAnnotationTool(instanceName(def.id));
+      }, (err: unknown) => notify('error', `The labelmap cannot be made on this series: ${describeError(err)}`));
+      return;
+    }
+    viewer.setAnnotationTool(tool ? instanceName(tool) : undefined);
+  }, [viewer, tool]);
+  useEffect(() => controller.setBrushSize(brush), [controller, brush, tool]);
+  useEffect(() => controller.setThreshold(hu[0], hu[1]), [controller, hu, tool]);
+  useEffect(() => () => viewer.setAnnotationTool(undefined), [viewer]);
+
+  const undo = useCallback(() => {
+    history.undo();
+    viewer.renderingEngine?.render();
+    session.changed();
+  }, [viewer, session]);
+  const redo = useCallback(() => {
+    history.redo();
+    viewer.renderingEngine?.render();
+    session.changed();
+  }, [viewer, session]);
+  const save = useCallback(() => {
+    void session.save(message || 'saved').then((r) => r && setMessage(''));
+  }, [session, message]);
+
+  const setAnswer = (q: Question, a: Answer | undefined, target: { seriesUID?: string }) => {
+    const before = answersRef.current;
+    const next = before.filter((x) => !(x.question === q.id && (x.seriesUID ?? '') === (target.seriesUID ?? '')));
+    if (a) next.push(a);
+    // Answers are undone with the drawing tools: one history.
+    history.push({
+      restoreMemo: (isUndo?: boolean) => setAnswers(isUndo ? before : next),
+    });
+    setAnswers(next);
+  };
+
+  const run = useCallback(
+    (action: EditAction) => {
+      if (action.startsWith('tool:')) {
+        const id = action.slice(5) as ToolId;
+        const def = TOOL_DEFS.find((d) => d.id === id);
+        if (def?.volumeOnly && !mpr) return;
+        setTool((t) => (t === id ? undefined : id));
+      } else if (action === 'undo') undo();
+      else if (action === 'redo') redo();
+      else if (action === 'save') save();
+      else if (action === 'brushBigger') setBrush((b) => Math.min(100, b + 1));
+      else if (action === 'brushSmaller') setBrush((b) => Math.max(1, b - 1));
+    },
+    [mpr, undo, redo, save],
+  );
+
+  useEffect(() => {
+    setKeyHandler((e) => {
+      if ((e.ctrlKey || e.metaKey) && !e.altKey) {
+        const k = e.key.toLowerCase();
+        if (k === 'z' && !e.shiftKey) return run('undo'), true;
+        if (k === 'y' || (k === 'z' && e.shiftKey)) return run('redo'), true;
+        if (k === 's') return run('save'), true;
+        return false;
+      }
+      if (e.altKey) return false;
+      if (e.key === 'Escape' && tool) return setTool(undefined), true;
+      const a = actionForKey(bindings, e.key);
+      if (!a) return false;
+      run(a);
+      return true;
+    });
+    return () => setKeyHandler(undefined);
+  }, [setKeyHandler, bindings, run, tool]);
+
+  const keyOf = (a: EditAction) => bindings.find((b) => b.action === a)?.key ?? '';
+  const questions = (schema.questions ?? []).filter((q) => q.level === 'study' || q.level === 'series');
+  const status = snap.status;
+
+  return (
+    <div className="annotate" data-testid="annotate">
+      <section>
+        <h3>Tools</h3>
+        <div className="tools">
+          {TOOL_DEFS.filter((t) => !t.volumeOnly || mpr).map((t) => (
+            <button key={t.id} type="button" className={tool === t.id ? 'active' : ''} title={`${t.label} (${keyOf(`tool:${t.id}`)})`} data-testid={`atool-${t.id}`} onClick={() => run(`tool:${t.id}`)}>
+              {t.label}
+            </button>
+          ))}
+        </div>
+        {mpr && (
+          <div className="brush">
+            <label>
+              Brush {brush} mm{' '}
+              <input type="range" min={1} max={60} value={brush} onChange={(e) => setBrush(Number(e.target.value))} data-testid="brush-size" />
+            </label>
+            <label>
+              HU{' '}
+              <input type="number" value={hu[0]} style={{ width: 60 }} onChange={(e) => setHu([Number(e.target.value), hu[1]])} data-testid="hu-low" />–
+              <input type="number" value={hu[1]} style={{ width: 60 }} onChange={(e) => setHu([hu[0], Number(e.target.value)])} data-testid="hu-high" />
+            </label>
+          </div>
+        )}
+        <div className="tools">
+          <button type="button" disabled={!canUndo} onClick={undo} data-testid="undo" title={`Undo (${keyOf('undo')}, Ctrl+Z)`}>
+            ↶ Undo
+          </button>
+          <button type="button" disabled={!canRedo} onClick={redo} data-testid="redo" title={`Redo (${keyOf('redo')}, Ctrl+Y)`}>
+            ↷ Redo
+          </button>
+        </div>
+      </section>
+      <section>
+        <h3>Labels</h3>
+        {labels.map((l) => {
+          const seg = segments.find((s) => s.label.id === l.id);
+          return (
+            <div key={l.id} className={`seg${activeLabel === l.id ? ' active' : ''}`} data-testid={`label-${l.id}`} onClick={() => setActiveLabel(l.id)}>
+              <span className="swatch" style={{ background: l.color }} />
+              <span style={{ flex: 1 }}>
+                {l.name}
+                {seg && mpr ? ` (${seg.value})` : ''}
+              </span>
+              {seg && mpr && (
+                <>
+                  <button type="button" className="link" title="Show/hide" onClick={(e) => (e.stopPropagation(), setSegments((ss) => ss.map((s) => (s.value === seg.value ? { ...s, visible: !s.visible } : s))))}>
+                    {seg.visible ? '👁' : '—'}
+                  </button>
+                  <button type="button" className="link" title="Lock" data-testid={`lock-${l.id}`} onClick={(e) => (e.stopPropagation(), setSegments((ss) => ss.map((s) => (s.value === seg.value ? { ...s, locked: !s.locked } : s))))}>
+                    {seg.locked ? '🔒' : '🔓'}
+                  </button>
+                </>
+              )}
+            </div>
+          );
+        })}
+        {mpr && (
+          <label>
+            Opacity <input type="range" min={0} max={1} step={0.05} value={opacity} onChange={(e) => setOpacity(Number(e.target.value))} />
+          </label>
+        )}
+      </section>
+      <section>
+        <h3>Annotations</h3>
+        <ul className="items" data-testid="items">
+          {stableItems.map((s) => (
+            <li key={s.item.id} data-kind={s.item.kind} data-testid={`item-${s.item.kind}`}>
+              <span>
+                {s.item.kind} · {labels.find((l) => l.id === s.item.label)?.name ?? s.item.label}
+              </span>
+              <span className="muted" data-testid="item-stats">
+                {statsText(s)}
+              </span>
+            </li>
+          ))}
+        </ul>
+      </section>
+      {questions.length > 0 && (
+        <section data-testid="classification">
+          <h3>Classification</h3>
+          {questions.map((q) => {
+            const target = q.level === 'series' ? { seriesUID } : {};
+            const cur = answers.find((a) => a.question === q.id && (a.seriesUID ?? '') === (target.seriesUID ?? ''));
+            return (
+              <div key={q.id} className="question" data-testid={`q-${q.id}`}>
+                <div>
+                  {q.text}
+                  {q.required ? ' *' : ''} <span className="muted">({q.level})</span>
+                </div>
+                {q.type === 'single' &&
+                  (q.options ?? []).map((o) => (
+                    <label key={o.value}>
+                      <input type="radio" name={`q-${q.id}`} checked={cur?.choices?.[0] === o.value} onChange={() => setAnswer(q, { question: q.id, choices: [o.value], ...target }, target)} /> {o.value}
+                    </label>
+                  ))}
+                {q.type === 'multiple' &&
+                  (q.options ?? []).map((o) => {
+                    const has = cur?.choices?.includes(o.value) ?? false;
+                    return (
+                      <label key={o.value}>
+                        <input
+                          type="checkbox"
+                          checked={has}
+                          onChange={() => {
+                            const choices = has ? (cur?.choices ?? []).filter((c) => c !== o.value) : [...(cur?.choices ?? []), o.value];
+                            setAnswer(q, choices.length ? { question: q.id, choices, ...target } : undefined, target);
+                          }}
+                        />{' '}
+                        {o.value}
+                      </label>
+                    );
+                  })}
+                {q.type === 'text' && <input type="text" defaultValue={cur?.text ?? ''} onBlur={(e) => setAnswer(q, e.target.value ? { question: q.id, text: e.target.value, ...target } : undefined, target)} />}
+                {q.type === 'number' && <input type="number" defaultValue={cur?.number ?? ''} onBlur={(e) => setAnswer(q, e.target.value ? { question: q.id, number: Number(e.target.value), ...target } : undefined, target)} />}
+              </div>
+            );
+          })}
+        </section>
+      )}
+      <section>
+        <h3>Save</h3>
+        <div data-testid="save-status" data-state={status.state} data-dirty={snap.dirty ? '1' : '0'} data-head={snap.head ?? ''}>
+          {status.state === 'saving' && 'Saving…'}
+          {status.state === 'saved' && `Saved as revision ${status.revision.number}${snap.dirty ? ' · unsaved changes' : ''}`}
+          {status.state === 'idle' && (snap.dirty ? 'Unsaved changes (autosave in a few seconds)' : snap.head ? `Revision ${snap.headNumber}` : 'Nothing saved yet')}
+          {status.state === 'error' && <span className="notice notice-error">{status.message}</span>}
+        </div>
+        {status.state === 'conflict' && (
+          <div className="conflict" data-testid="conflict">
+            <strong>Someone else saved first.</strong> {status.theirs.author} saved revision {status.theirs.number}
+            {status.theirs.message ? ` (“${status.theirs.message}”)` : ''}. Your changes were not saved.
+            {status.diff && (
+              <ul data-testid="conflict-diff">
+                {(status.diff.added ?? []).map((c) => <li key={'a' + c.id}>added {c.after?.kind} {c.after?.label}</li>)}
+                {(status.diff.removed ?? []).map((c) => <li key={'r' + c.id}>removed {c.before?.kind} {c.before?.label}</li>)}
+                {(status.diff.changed ?? []).map((c) => <li key={'c' + c.id}>changed {c.after?.kind} {c.after?.label}: {(c.fields ?? []).join(', ')}</li>)}
+                {(status.diff.answers ?? []).map((c, i) => <li key={'q' + i}>answer {c.after?.question ?? c.before?.question}: {(c.after?.choices ?? []).join(', ') || c.after?.text || '(removed)'}</li>)}
+                {(status.diff.voxels ?? []).map((v, i) => <li key={'v' + i}>labelmap value {v.value}: +{v.added} / −{v.removed} voxels</li>)}
+              </ul>
+            )}
+            <button type="button" data-testid="take-theirs" onClick={() => void session.takeTheirs().then(apply)}>
+              Load theirs (drop mine)
+            </button>{' '}
+            <button type="button" data-testid="keep-mine" onClick={() => void session.keepMine()}>
+              Save mine on top
+            </button>
+          </div>
+        )}
+        <input type="text" placeholder="message" value={message} onChange={(e) => setMessage(e.target.value)} data-testid="save-message" />
+        <button type="button" onClick={save} data-testid="save" disabled={status.state === 'saving' || status.state === 'conflict'}>
+          Save ({keyOf('save')})
+        </button>
+      </section>
+      <section>
+        <h3>History</h3>
+        <ul className="history" data-testid="history">
+          {snap.history.map((r) => (
+            <li key={r.id}>
+              <span>
+                #{r.number} {r.author} {r.message ? `· ${r.message}` : ''}
+              </span>
+              {r.id !== snap.head && (
+                <button type="button" className="link" data-testid={`revert-${r.number}`} onClick={() => void session.revert(r.id).then(apply, (err: unknown) => notify('error', `Revert failed: ${describeError(err)}`))}>
+                  revert
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,76 @@
+import { describe, expect, test } from 'vitest';
+import { ApiClient } from '../api/client.ts';
+import { type Draft, AnnotationSession } from './session.ts';
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+
+function fake(...responses: Response[]) {
+  const calls: Array<{ method: string; url: string; headers: Record<string, string>; body?: unknown }> = [];
+  const fetchFn = async (input: RequestInfo | URL, init?: RequestInit) => {
+    calls.push({ method: init?.method ?? 'GET', url: String(input), headers: (init?.headers ?? {}) as Record<string, string>, body: init?.body ? JSON.parse(String(init.body)) : undefined });
+    const r = responses.shift();
+    if (!r) return json(200, []);
+    return r;
+  };
+  return { api: new ApiClient({ fetch: fetchFn as typeof fetch }), calls };
+}
+
+const set = { id: 's1', projectId: 'p', studyUID: '1.2', reader: 'ann', headNumber: 0, createdAt: '', updatedAt: '' };
+const rev = (id: string, number: number, extra: Record<string, unknown> = {}) => ({ id, number, author: 'ann', contentHash: 'h', createdAt: '', setId: 's1', ...extra });
+const item = { id: 'i1', kind: 'length' as const, label: 'mass', source: { type: 'human' }, lps: [[0, 0, 0], [10, 0, 0]] as Array<[number, number, number]> };
+
+describe('AnnotationSession', () => {
+  test('the first save opens the set and sends If-None-Match: *, the next If-Match with the head; only changed slices', async () => {
+    const { api, calls } = fake(json(200, []), json(201, set), json(201, rev('r1', 1)), json(200, []), json(201, rev('r2', 2)), json(200, []));
+    let content: Draft = { items: [item], answers: [], labelmap: new Uint8Array(2 * 2 * 3) };
+    const s = new AnnotationSession({ api, projectId: 'p', studyUID: '1.2', reader: 'ann', shape: { seriesUID: '1.2.3', columns: 2, rows: 2, slices: 3 }, content: () => content });
+    s.autosaveMs = 0;
+    await s.load();
+    content.labelmap![5] = 1;
+    s.changed();
+    expect(s.snapshot().dirty).toBe(true);
+    await s.save('first');
+    const save1 = calls.find((c) => c.url.endsWith('/revisions') && c.method === 'POST')!;
+    expect(save1.headers['If-None-Match']).toBe('*');
+    expect((save1.body as { labelmaps: Array<{ data: Record<string, string>; encoding: string }> }).labelmaps[0].encoding).toBe('rle');
+    expect(Object.keys((save1.body as { labelmaps: Array<{ data: Record<string, string> }> }).labelmaps[0].data)).toEqual(['1']);
+    expect(s.snapshot().head).toBe('r1');
+    expect(s.snapshot().dirty).toBe(false);
+    content = { ...content, labelmap: content.labelmap!.slice() };
+    content.labelmap![9] = 1;
+    s.changed();
+    await s.save('second');
+    const save2 = calls.filter((c) => c.url.endsWith('/revisions') && c.method === 'POST')[1];
+    expect(save2.headers['If-Match']).toBe('"r1"');
+    expect(Object.keys((save2.body as { labelmaps: Array<{ data: Record<string, string> }> }).labelmaps[0].data)).toEqual(['2']);
+  });
+
+  test("a 409 shows the other writer's revision and the diff, and nothing is retried over it", async () => {
+    const conflict = new Response(JSON.stringify({ type: 'x', title: 'Conflict', status: 409, code: 'conflict', detail: 'not the head', head: 'r9' }), { status: 409, headers: { 'Content-Type': 'application/problem+json' } });
+    const { api, calls } = fake(
+      json(200, [{ ...set, head: 'r1', headNumber: 1 }]),
+      json(200, rev('r1', 1, { content: { items: [], answers: [], schemaVersion: 1 } })),
+      json(200, []),
+      conflict,
+      json(200, rev('r9', 2, { author: 'other', message: 'theirs' })),
+      json(200, { from: 'r1', to: 'r9', added: [{ id: 'x', after: { ...item, id: 'x' } }], removed: [], changed: [], answers: [], voxels: [] }),
+    );
+    const s = new AnnotationSession({ api, projectId: 'p', studyUID: '1.2', reader: 'ann', content: () => ({ items: [item], answers: [] }) });
+    s.autosaveMs = 0;
+    await s.load();
+    s.changed();
+    expect(await s.save('mine')).toBeUndefined();
+    const st = s.snapshot().status;
+    expect(st.state).toBe('conflict');
+    if (st.state === 'conflict') {
+      expect(st.theirs.author).toBe('other');
+      expect(st.diff?.added?.[0].id).toBe('x');
+    }
+    expect(calls.some((c) => c.url.includes('/diff?from=r1&to=r9'))).toBe(true);
+    // Saving again while in conflict does nothing (no silent overwrite).
+    const n = calls.length;
+    expect(await s.save('again')).toBeUndefined();
+    expect(calls.length).toBe(n);
+    expect(s.snapshot().dirty).toBe(true);
+  });
+});

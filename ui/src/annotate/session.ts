@@ -1,0 +1,292 @@
+// One reader's annotation set on a study: loading the head revision,
+// saving revisions (explicit and debounced autosave) that name the head
+// they were made on, and the conflict when someone else saved first.
+// Independent of Cornerstone (the content comes from a callback), so it is
+// unit-tested against a fake fetch.
+import { type Answer, ApiError, type ApiClient, type AnnotationSet, type Diff, type Item, type LabelmapEdit, type Revision, describeError } from './../api/client.ts';
+import { changedSlices } from './geometry.ts';
+
+export interface Draft {
+  items: Item[];
+  answers: Answer[];
+  /** Layer 0 of the series in the server layout, when the series has a labelmap. */
+  labelmap?: Uint8Array;
+}
+
+export interface LabelmapShape {
+  seriesUID: string;
+  columns: number;
+  rows: number;
+  slices: number;
+}
+
+export type SaveStatus =
+  | { state: 'idle' }
+  | { state: 'saving' }
+  | { state: 'saved'; revision: Revision }
+  | { state: 'error'; message: string }
+  | { state: 'conflict'; theirs: Revision; diff?: Diff; message: string };
+
+export interface SessionSnapshot {
+  set?: AnnotationSet;
+  head?: string;
+  headNumber: number;
+  dirty: boolean;
+  status: SaveStatus;
+  history: Revision[];
+}
+
+const DRAFTS_KEY = 'radmark.drafts';
+
+/** Unsaved items and answers survive a reload or an expired session (not the labelmap: too big for localStorage). */
+export function storeDraft(key: string, base: string | undefined, d: Draft): void {
+  try {
+    const all = JSON.parse(localStorage.getItem(DRAFTS_KEY) ?? '{}') as Record<string, unknown>;
+    all[key] = { base: base ?? '', items: d.items, answers: d.answers, at: Date.now() };
+    localStorage.setItem(DRAFTS_KEY, JSON.stringify(all));
+  } catch {
+    // storage full or off: the draft stays in memory only
+  }
+}
+export function loadDraft(key: string): { base: string; items: Item[]; answers: Answer[] } | undefined {
+  try {
+    const all = JSON.parse(localStorage.getItem(DRAFTS_KEY) ?? '{}') as Record<string, { base: string; items: Item[]; answers: Answer[] }>;
+    return all[key];
+  } catch {
+    return undefined;
+  }
+}
+export function clearDraft(key: string): void {
+  try {
+    const all = JSON.parse(localStorage.getItem(DRAFTS_KEY) ?? '{}') as Record<string, unknown>;
+    delete all[key];
+    localStorage.setItem(DRAFTS_KEY, JSON.stringify(all));
+  } catch {
+    // ignore
+  }
+}
+
+export class AnnotationSession {
+  private set: AnnotationSet | undefined;
+  private head: string | undefined;
+  private headNumber = 0;
+  /** What the head holds, to send only what changed. */
+  private savedLabelmap: Uint8Array | undefined;
+  private savedJSON = contentJSON({ items: [], answers: [] });
+  /** Changes count only once the head has been loaded. */
+  private loaded = false;
+  private dirty = false;
+  private status: SaveStatus = { state: 'idle' };
+  private history: Revision[] = [];
+  private listeners = new Set<() => void>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private saving: Promise<unknown> | undefined;
+  private snap: SessionSnapshot;
+  /** Autosave this long after the last change (ms); 0 turns it off. */
+  autosaveMs = 3000;
+
+  private readonly api: ApiClient;
+  readonly projectId: string;
+  readonly studyUID: string;
+  readonly reader: string | undefined;
+  readonly shape: LabelmapShape | undefined;
+  private readonly content: () => Draft;
+  constructor(opts: { api: ApiClient; projectId: string; studyUID: string; reader?: string; shape?: LabelmapShape; content: () => Draft }) {
+    this.api = opts.api;
+    this.projectId = opts.projectId;
+    this.studyUID = opts.studyUID;
+    this.reader = opts.reader;
+    this.shape = opts.shape;
+    this.content = opts.content;
+    this.snap = this.makeSnapshot();
+  }
+
+  get draftKey(): string {
+    return `${this.projectId}/${this.studyUID}/${this.reader ?? ''}`;
+  }
+
+  subscribe(l: () => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  snapshot(): SessionSnapshot {
+    return this.snap;
+  }
+  private makeSnapshot(): SessionSnapshot {
+    return { set: this.set, head: this.head, headNumber: this.headNumber, dirty: this.dirty, status: this.status, history: this.history };
+  }
+  private emit(): void {
+    this.snap = this.makeSnapshot();
+    for (const l of this.listeners) l();
+  }
+
+  /** Finds this reader's set on the study and reads its head (items, answers, labelmap layer 0). */
+  async load(signal?: AbortSignal): Promise<Draft | undefined> {
+    const sets = await this.api.listAnnotationSets({ project: this.projectId, study: this.studyUID, ...(this.reader ? { reader: this.reader } : {}) }, signal);
+    this.set = sets.find((s) => !s.seriesUID && (!this.reader || s.reader === this.reader)) ?? sets.find((s) => !this.reader || s.reader === this.reader);
+    if (!this.set?.head) {
+      this.head = undefined;
+      this.loaded = true;
+      this.emit();
+      return undefined;
+    }
+    const d = await this.loadRevision(this.set.head, signal);
+    this.loaded = true;
+    return d;
+  }
+
+  private async loadRevision(id: string, signal?: AbortSignal): Promise<Draft> {
+    const rev = await this.api.getRevision(id, signal);
+    let labelmap: Uint8Array | undefined;
+    if (this.shape && rev.content?.labelmaps?.some((l) => l.layer === 0 && l.seriesUID === this.shape!.seriesUID)) {
+      labelmap = await this.api.getLabelmap(id, 0, signal);
+    }
+    this.head = rev.id;
+    this.headNumber = rev.number;
+    this.savedLabelmap = labelmap;
+    const draft: Draft = { items: rev.content?.items ?? [], answers: rev.content?.answers ?? [], labelmap };
+    this.savedJSON = contentJSON(draft);
+    this.dirty = false;
+    this.status = { state: 'idle' };
+    this.emit();
+    void this.refreshHistory();
+    return draft;
+  }
+
+  async refreshHistory(): Promise<void> {
+    if (!this.set) return;
+    try {
+      this.history = (await this.api.listRevisions(this.set.id)).sort((a, b) => b.number - a.number);
+      this.emit();
+    } catch {
+      // the panel shows what it has
+    }
+  }
+
+  /** The user changed something: mark dirty, keep a draft, autosave later. */
+  changed(): void {
+    if (!this.loaded) return;
+    const d = this.content();
+    const json = contentJSON(d);
+    const labelChanged = this.shape && d.labelmap ? Object.keys(changedSlices(this.savedLabelmap, d.labelmap, this.shape.columns, this.shape.rows)).length > 0 : false;
+    const dirty = json !== this.savedJSON || labelChanged;
+    if (dirty) storeDraft(this.draftKey, this.head, d);
+    if (dirty !== this.dirty) {
+      this.dirty = dirty;
+      this.emit();
+    }
+    if (this.timer) clearTimeout(this.timer);
+    if (dirty && this.autosaveMs > 0 && this.status.state !== 'conflict') this.timer = setTimeout(() => void this.save('autosave'), this.autosaveMs);
+  }
+
+  /** Saves a revision on the head this editor started from; a 409 becomes the conflict state. */
+  async save(message: string, opts: { overHead?: string } = {}): Promise<Revision | undefined> {
+    if (this.timer) clearTimeout(this.timer);
+    while (this.saving) await this.saving;
+    const run = this.doSave(message, opts);
+    this.saving = run;
+    try {
+      return await run;
+    } finally {
+      this.saving = undefined;
+    }
+  }
+
+  private async doSave(message: string, opts: { overHead?: string }): Promise<Revision | undefined> {
+    if (this.status.state === 'conflict' && !opts.overHead) return undefined;
+    const d = this.content();
+    this.status = { state: 'saving' };
+    this.emit();
+    try {
+      if (!this.set) {
+        try {
+          this.set = await this.api.createAnnotationSet({ projectId: this.projectId, studyUID: this.studyUID });
+        } catch (err) {
+          // Opened meanwhile (another tab): use it; its head then decides below.
+          if (!(err instanceof ApiError && err.status === 409)) throw err;
+          const sets = await this.api.listAnnotationSets({ project: this.projectId, study: this.studyUID, ...(this.reader ? { reader: this.reader } : {}) });
+          this.set = sets.find((s) => !s.seriesUID) ?? sets[0];
+          if (!this.set) throw err;
+        }
+      }
+      const base = opts.overHead ?? this.head;
+      const labelmaps: LabelmapEdit[] = [];
+      if (this.shape && d.labelmap) {
+        const data = changedSlices(opts.overHead ? undefined : this.savedLabelmap, d.labelmap, this.shape.columns, this.shape.rows);
+        if (Object.keys(data).length || opts.overHead) labelmaps.push({ layer: 0, seriesUID: this.shape.seriesUID, columns: this.shape.columns, rows: this.shape.rows, slices: this.shape.slices, encoding: 'rle', data, ...(opts.overHead ? { replace: true } : {}) });
+      }
+      const saved = await this.api.saveRevision(this.set.id, { parent: base ?? '', message, items: d.items, answers: d.answers, ...(labelmaps.length ? { labelmaps } : {}) }, base);
+      const rev = saved.value;
+      this.head = rev.id;
+      this.headNumber = rev.number;
+      this.savedLabelmap = d.labelmap?.slice();
+      this.savedJSON = contentJSON(d);
+      this.dirty = false;
+      this.status = { state: 'saved', revision: rev };
+      clearDraft(this.draftKey);
+      this.emit();
+      void this.refreshHistory();
+      return rev;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409 && err.head) {
+        const theirHead = err.head;
+        let theirs: Revision;
+        try {
+          theirs = await this.api.getRevision(theirHead);
+        } catch {
+          theirs = { id: theirHead, author: '?', contentHash: '', createdAt: '', number: 0, setId: this.set?.id ?? '' };
+        }
+        let diff: Diff | undefined;
+        if (this.head) {
+          try {
+            diff = await this.api.diff(this.head, theirHead);
+          } catch {
+            diff = undefined;
+          }
+        }
+        this.status = { state: 'conflict', theirs, diff, message: err.message };
+        this.emit();
+        void this.refreshHistory();
+        return undefined;
+      }
+      this.status = { state: 'error', message: `Not saved: ${describeError(err)}. Your changes are kept; they are saved at the next attempt.` };
+      this.emit();
+      if (!(err instanceof ApiError && err.status === 401) && this.autosaveMs > 0) this.timer = setTimeout(() => void this.save(message), this.autosaveMs * 3);
+      return undefined;
+    }
+  }
+
+  /** Conflict: drop my changes and load the other writer's head. */
+  async takeTheirs(): Promise<Draft | undefined> {
+    if (this.status.state !== 'conflict') return undefined;
+    clearDraft(this.draftKey);
+    return this.loadRevision(this.status.theirs.id);
+  }
+
+  /** Conflict: save my version as a new revision on top of theirs (a deliberate choice, never automatic). */
+  async keepMine(): Promise<Revision | undefined> {
+    if (this.status.state !== 'conflict') return undefined;
+    const theirs = this.status.theirs.id;
+    this.status = { state: 'idle' };
+    return this.save('kept my version over a concurrent change', { overHead: theirs });
+  }
+
+  /** Makes a new revision with an earlier revision's content, and loads it. */
+  async revert(target: string): Promise<Draft | undefined> {
+    if (!this.set || !this.head) return undefined;
+    const saved = await this.api.revert(this.set.id, { target, message: `revert to ${target}` }, this.head);
+    return this.loadRevision(saved.value.id);
+  }
+}
+
+function contentJSON(d: Draft): string {
+  const items = [...d.items].sort((a, b) => a.id.localeCompare(b.id));
+  const answers = [...d.answers].sort((a, b) => (a.question + (a.seriesUID ?? '')).localeCompare(b.question + (b.seriesUID ?? '')));
+  return JSON.stringify({ items: items.map(roundItem), answers });
+}
+
+/** Compares positions to a micrometre: Cornerstone's round trips must not count as edits. */
+const r = (n: number) => Math.round(n * 1000) / 1000;
+function roundItem(it: Item): unknown {
+  return { ...it, points: it.points?.map((p) => p.map(r)), lps: it.lps?.map((p) => p.map(r)) };
+}

@@ -1,0 +1,459 @@
+// Annotation tools on Cornerstone3D's own tools and segmentation state,
+// mapped to radmark's annotation kinds (annotation.go Item). The
+// controller turns Cornerstone's annotations and labelmap into a save's
+// items and labelmap slices, and a stored revision back into them.
+import { Enums as CoreEnums, cache, eventTarget, utilities as csUtils, volumeLoader, type Types } from '@cornerstonejs/core';
+import * as tools from '@cornerstonejs/tools';
+import type { Item, Label } from '../api/client.ts';
+import type { ViewerController } from '../viewer/cornerstone.ts';
+import { type Grid, type Vec3, type VolumeMapping, imagePointToLps, lpsToImagePoint, mapVolumeToGrid, nearestSlice, normalOf, serverToVolume, volumeToServer } from './geometry.ts';
+
+const { segmentation, annotation: annotationState, Enums: ToolEnums } = tools;
+
+export type ToolId =
+  | 'Length' | 'Angle' | 'Bidirectional' | 'EllipseROI' | 'RectangleROI' | 'Box2D' | 'Landmark' | 'Contour'
+  | 'Brush' | 'SphereBrush' | 'Eraser' | 'SphereEraser' | 'ThresholdBrush' | 'RectangleScissors' | 'CircleScissors';
+
+export interface ToolDef {
+  id: ToolId;
+  label: string;
+  /** Default key (configurable, see shortcuts.ts). */
+  key: string;
+  kind: Item['kind'];
+  /** Needs a volume (MPR): labelmap tools. */
+  volumeOnly?: boolean;
+}
+
+export const TOOL_DEFS: readonly ToolDef[] = [
+  { id: 'Length', label: 'Length', key: 'l', kind: 'length' },
+  { id: 'Angle', label: 'Angle', key: 'a', kind: 'angle' },
+  { id: 'Bidirectional', label: 'Bidirectional', key: 'd', kind: 'bidirectional' },
+  { id: 'EllipseROI', label: 'Ellipse ROI', key: 'e', kind: 'ellipse_roi' },
+  { id: 'RectangleROI', label: 'Rect ROI', key: 'q', kind: 'rectangle_roi' },
+  { id: 'Box2D', label: '2D box', key: 'o', kind: 'box2d' },
+  { id: 'Landmark', label: 'Landmark', key: 'k', kind: 'landmark' },
+  { id: 'Contour', label: 'Contour', key: 'f', kind: 'contour' },
+  { id: 'Brush', label: 'Brush ○', key: 'b', kind: 'segmentation', volumeOnly: true },
+  { id: 'SphereBrush', label: 'Brush ●', key: 'B', kind: 'segmentation', volumeOnly: true },
+  { id: 'Eraser', label: 'Eraser ○', key: 'n', kind: 'segmentation', volumeOnly: true },
+  { id: 'SphereEraser', label: 'Eraser ●', key: 'N', kind: 'segmentation', volumeOnly: true },
+  { id: 'ThresholdBrush', label: 'HU brush', key: 't', kind: 'segmentation', volumeOnly: true },
+  { id: 'RectangleScissors', label: 'Rect scissors', key: 'g', kind: 'segmentation', volumeOnly: true },
+  { id: 'CircleScissors', label: 'Circle scissors', key: 'G', kind: 'segmentation', volumeOnly: true },
+];
+
+/** Cornerstone tool class and configuration behind each tool. */
+function toolClass(id: ToolId): { base: string; config?: Record<string, unknown> } {
+  switch (id) {
+    case 'Length': return { base: tools.LengthTool.toolName };
+    case 'Angle': return { base: tools.AngleTool.toolName };
+    case 'Bidirectional': return { base: tools.BidirectionalTool.toolName };
+    case 'EllipseROI': return { base: tools.EllipticalROITool.toolName };
+    case 'RectangleROI': return { base: tools.RectangleROITool.toolName };
+    case 'Box2D': return { base: tools.RectangleROITool.toolName };
+    case 'Landmark': return { base: tools.ProbeTool.toolName };
+    case 'Contour': return { base: tools.PlanarFreehandROITool.toolName };
+    case 'Brush': return { base: tools.BrushTool.toolName, config: { activeStrategy: 'FILL_INSIDE_CIRCLE' } };
+    case 'SphereBrush': return { base: tools.BrushTool.toolName, config: { activeStrategy: 'FILL_INSIDE_SPHERE' } };
+    case 'Eraser': return { base: tools.BrushTool.toolName, config: { activeStrategy: 'ERASE_INSIDE_CIRCLE' } };
+    case 'SphereEraser': return { base: tools.BrushTool.toolName, config: { activeStrategy: 'ERASE_INSIDE_SPHERE' } };
+    case 'ThresholdBrush': return { base: tools.BrushTool.toolName, config: { activeStrategy: 'THRESHOLD_INSIDE_CIRCLE', threshold: { range: [-100, 200], isDynamic: false } } };
+    case 'RectangleScissors': return { base: tools.RectangleScissorsTool.toolName };
+    case 'CircleScissors': return { base: tools.CircleScissorsTool.toolName };
+  }
+}
+
+/** Instance names are prefixed so they never clash with the navigation tools. */
+export const instanceName = (id: ToolId) => `radmark-${id}`;
+const idOfInstance = (name: string): ToolId | undefined => (name.startsWith('radmark-') ? (name.slice(8) as ToolId) : undefined);
+
+let registered = false;
+function registerTools(): void {
+  if (registered) return;
+  registered = true;
+  for (const T of [tools.LengthTool, tools.AngleTool, tools.BidirectionalTool, tools.EllipticalROITool, tools.RectangleROITool, tools.ProbeTool, tools.PlanarFreehandROITool, tools.BrushTool, tools.RectangleScissorsTool, tools.CircleScissorsTool]) tools.addTool(T);
+}
+
+/** Adds every annotation tool (as named instances) to a viewer tool group. */
+export function addAnnotationTools(group: tools.Types.IToolGroup, mpr: boolean): void {
+  registerTools();
+  for (const def of TOOL_DEFS) {
+    if (def.volumeOnly && !mpr) continue;
+    const { base, config } = toolClass(def.id);
+    group.addToolInstance(instanceName(def.id), base, config ?? {});
+    group.setToolPassive(instanceName(def.id));
+  }
+}
+
+export interface Segment {
+  value: number;
+  label: Label;
+  color: [number, number, number];
+  visible: boolean;
+  locked: boolean;
+}
+
+export function hexColor(hex: string): [number, number, number] {
+  const m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  return m ? [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)] : [255, 255, 0];
+}
+
+/** Live numbers of an annotation as Cornerstone computes them while drawing. */
+export interface LiveStats {
+  length?: number;
+  angle?: number;
+  longAxis?: number;
+  shortAxis?: number;
+  area?: number;
+  mean?: number;
+  stdDev?: number;
+  min?: number;
+  max?: number;
+  value?: number;
+  unit?: string;
+}
+
+export interface ShownItem {
+  item: Item;
+  stats: LiveStats;
+}
+
+type CsAnnotation = tools.Types.Annotation & { data: { handles: { points: Types.Point3[] }; cachedStats?: Record<string, Record<string, unknown>>; contour?: { polyline?: Types.Point3[]; closed?: boolean }; label?: string } };
+
+/**
+ * Owns the labelmap volume and converts between Cornerstone's state and
+ * radmark items. One per shown series.
+ */
+export class AnnotationController {
+  readonly segmentationId: string;
+  private mapping: VolumeMapping | undefined;
+  /** The label each Cornerstone annotation was drawn with (by annotation UID). */
+  readonly labels = new Map<string, string>();
+  currentLabel: string | undefined;
+  /** The schema's labels, for a default label per kind. */
+  schemaLabels: Label[] = [];
+  private listeners = new Set<() => void>();
+  private cleanups: Array<() => void> = [];
+
+  private readonly viewer: ViewerController;
+  readonly grid: Grid;
+  readonly seriesUID: string;
+  readonly frameOfReferenceUID: string;
+
+  constructor(viewer: ViewerController, grid: Grid, seriesUID: string, frameOfReferenceUID: string) {
+    this.viewer = viewer;
+    this.grid = grid;
+    this.seriesUID = seriesUID;
+    this.frameOfReferenceUID = frameOfReferenceUID;
+    this.segmentationId = `radmark-seg:${seriesUID}`;
+    const changed = () => this.emit();
+    const E = ToolEnums.Events;
+    const onAnnotation = (evt: Event) => {
+      const a = (evt as CustomEvent<{ annotation?: CsAnnotation }>).detail?.annotation;
+      if (a?.annotationUID && !this.labels.has(a.annotationUID)) {
+        const def = TOOL_DEFS.find((d) => d.id === idOfInstance(a.metadata?.toolName ?? ''));
+        if (def) this.labels.set(a.annotationUID, this.labelFor(def.kind));
+      }
+      changed();
+    };
+    for (const e of [E.ANNOTATION_COMPLETED, E.ANNOTATION_MODIFIED, E.ANNOTATION_REMOVED, E.ANNOTATION_ADDED]) {
+      eventTarget.addEventListener(e, onAnnotation);
+      this.cleanups.push(() => eventTarget.removeEventListener(e, onAnnotation));
+    }
+    eventTarget.addEventListener(E.SEGMENTATION_DATA_MODIFIED, changed);
+    this.cleanups.push(() => eventTarget.removeEventListener(E.SEGMENTATION_DATA_MODIFIED, changed));
+  }
+
+  subscribe(l: () => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  private itemsCache: ShownItem[] | undefined;
+  private emit(): void {
+    this.itemsCache = undefined;
+    for (const l of this.listeners) l();
+  }
+
+  destroy(): void {
+    for (const c of this.cleanups.splice(0)) c();
+    this.listeners.clear();
+    annotationState.state.removeAllAnnotations();
+    try {
+      segmentation.removeSegmentation(this.segmentationId);
+    } catch {
+      // not there
+    }
+    if (cache.getVolume(this.segmentationId)) {
+      try {
+        cache.removeVolumeLoadObject(this.segmentationId);
+      } catch {
+        // already gone
+      }
+    }
+    this.mapping = undefined;
+  }
+
+  get hasLabelmap(): boolean {
+    return !!this.mapping;
+  }
+
+  /** Makes the labelmap volume on the shown CT volume (MPR) with the schema's segments. */
+  async attachLabelmap(segments: Segment[]): Promise<void> {
+    const volumeId = this.viewer.currentVolumeId;
+    if (!volumeId) return;
+    const vol = cache.getVolume(volumeId);
+    if (!vol?.imageData) return;
+    const d = vol.imageData.getDirection();
+    const mapping = mapVolumeToGrid(
+      {
+        dimensions: vol.dimensions as [number, number, number],
+        origin: vol.imageData.getOrigin() as Vec3,
+        spacing: vol.imageData.getSpacing() as Vec3,
+        direction: [[d[0], d[1], d[2]], [d[3], d[4], d[5]], [d[6], d[7], d[8]]],
+      },
+      this.grid,
+    );
+    if (!cache.getVolume(this.segmentationId)) await volumeLoader.createAndCacheDerivedLabelmapVolume(volumeId, { volumeId: this.segmentationId });
+    if (!segmentation.state.getSegmentation(this.segmentationId)) {
+      segmentation.addSegmentations([
+        {
+          segmentationId: this.segmentationId,
+          representation: { type: ToolEnums.SegmentationRepresentations.Labelmap, data: { volumeId: this.segmentationId } },
+          config: { segments: Object.fromEntries(segments.map((s) => [s.value, { segmentIndex: s.value, label: s.label.name, locked: false, active: false, cachedStats: {} }])) },
+        },
+      ]);
+    }
+    const vps = this.viewer.viewports.filter((v) => v.kind !== 'stack');
+    await segmentation.addLabelmapRepresentationToViewportMap(Object.fromEntries(vps.map((v) => [v.id, [{ segmentationId: this.segmentationId }]])));
+    this.mapping = mapping;
+    this.styleSegments(segments);
+    this.emit();
+  }
+
+  styleSegments(segments: Segment[], opacity = 0.5): void {
+    if (!this.mapping) return;
+    try {
+      this.applyStyle(segments, opacity);
+    } catch (err) {
+      console.warn('segment style not applied', err);
+    }
+  }
+
+  private applyStyle(segments: Segment[], opacity: number): void {
+    for (const v of this.viewer.viewports) {
+      if (v.kind === 'stack') continue;
+      for (const s of segments) {
+        segmentation.config.color.setSegmentIndexColor(v.id, this.segmentationId, s.value, [...s.color, 255] as Types.Color);
+        segmentation.config.visibility.setSegmentIndexVisibility(v.id, { segmentationId: this.segmentationId, type: ToolEnums.SegmentationRepresentations.Labelmap }, s.value, s.visible);
+      }
+    }
+    for (const s of segments) segmentation.segmentLocking.setSegmentIndexLocked(this.segmentationId, s.value, s.locked);
+    segmentation.segmentationStyle.setStyle({ type: ToolEnums.SegmentationRepresentations.Labelmap }, { fillAlpha: opacity, fillAlphaInactive: opacity * 0.6, outlineOpacity: 1 } as never);
+    this.viewer.renderingEngine?.render();
+  }
+
+  setActiveSegment(value: number): void {
+    if (segmentation.state.getSegmentation(this.segmentationId)) {
+      segmentation.activeSegmentation.setActiveSegmentation(this.viewer.viewports.find((v) => v.kind !== 'stack')?.id ?? 'axial', this.segmentationId);
+      segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId, value);
+    }
+  }
+
+  setBrushSize(mm: number): void {
+    for (const g of this.viewer.toolGroupIds) tools.utilities.segmentation.setBrushSizeForToolGroup(g, mm);
+  }
+
+  setThreshold(lower: number, upper: number): void {
+    for (const g of this.viewer.toolGroupIds) tools.utilities.segmentation.setBrushThresholdForToolGroup(g, { range: [lower, upper], isDynamic: false } as never);
+  }
+
+  /** The labelmap in the server layout (undefined without one). */
+  labelmapBytes(): Uint8Array | undefined {
+    if (!this.mapping) return undefined;
+    const vol = cache.getVolume(this.segmentationId);
+    const data = vol?.voxelManager?.getCompleteScalarDataArray?.() as ArrayLike<number> | undefined;
+    if (!data) return undefined;
+    return volumeToServer(data, this.mapping, this.grid.columns, this.grid.rows);
+  }
+
+  /** Replaces the labelmap with server-layout bytes (a stored revision). */
+  setLabelmapBytes(bytes: Uint8Array | undefined): void {
+    if (!this.mapping) return;
+    const vol = cache.getVolume(this.segmentationId);
+    const vm = vol?.voxelManager;
+    if (!vm) return;
+    const n = this.grid.columns * this.grid.rows * this.grid.positions.length;
+    const arr = new Uint8Array(n);
+    if (bytes) serverToVolume(bytes, this.mapping, this.grid.columns, this.grid.rows, arr);
+    vm.setCompleteScalarDataArray?.(arr as never);
+    segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId);
+    this.viewer.renderingEngine?.render();
+  }
+
+  // --- items ----------------------------------------------------------------------
+
+  /** The current label when it allows the kind, else the first label that does. */
+  labelFor(kind: Item['kind']): string {
+    const cur = this.schemaLabels.find((l) => l.id === this.currentLabel);
+    if (cur && (!cur.kinds || cur.kinds.includes(kind))) return cur.id;
+    return this.schemaLabels.find((l) => !l.kinds || l.kinds.includes(kind))?.id ?? this.currentLabel ?? '';
+  }
+
+  private imageIndexOf(imageId: string | undefined): number {
+    return imageId ? this.viewer.seriesImages.findIndex((im) => im.imageId === imageId) : -1;
+  }
+
+  /** The Cornerstone annotations of the radmark tools, as items with their live numbers. */
+  shownItems(): ShownItem[] {
+    this.itemsCache ??= this.computeItems();
+    return this.itemsCache;
+  }
+
+  private computeItems(): ShownItem[] {
+    const out: ShownItem[] = [];
+    for (const a of (annotationState.state.getAllAnnotations() ?? []) as CsAnnotation[]) {
+      const id = idOfInstance(a.metadata?.toolName ?? '');
+      const def = TOOL_DEFS.find((d) => d.id === id);
+      if (!def || !a.annotationUID) continue;
+      const item = this.toItem(a, def);
+      if (item) out.push({ item, stats: liveStats(a) });
+    }
+    return out;
+  }
+
+  private toItem(a: CsAnnotation, def: ToolDef): Item | undefined {
+    const pts = def.id === 'Contour' ? (a.data.contour?.polyline ?? []) : a.data.handles.points;
+    if (!pts?.length) return undefined;
+    const base = { id: a.annotationUID!, kind: def.kind, label: this.labels.get(a.annotationUID!) ?? this.labelFor(def.kind), source: { type: 'human' } };
+    const stackIndex = this.imageIndexOf(a.metadata?.referencedImageId);
+    // An image point on the image the annotation was drawn on: the stack's
+    // image (Cornerstone's image coordinates follow the SCOORD convention),
+    // or the server grid's slice for a volume view.
+    const onImage = (): { image: Item['image']; points: Array<[number, number]> } | undefined => {
+      if (this.viewer.viewports.some((v) => v.kind === 'stack') && stackIndex >= 0) {
+        const im = this.viewer.seriesImages[stackIndex];
+        return { image: { sopInstanceUID: im.sopInstanceUID, ...(im.frame ? { frame: im.frame } : {}) }, points: pts.map((p) => csUtils.worldToImageCoords(im.imageId, p) as [number, number]) };
+      }
+      const near = nearestSlice(this.grid, pts[0]);
+      const tol = Math.max(0.01, this.grid.spacing[2] / 2);
+      if (near.k < 0 || pts.some((p) => nearestSlice(this.grid, p).distance > tol || nearestSlice(this.grid, p).k !== near.k)) return undefined;
+      const f = this.grid.frames[near.k];
+      return { image: { sopInstanceUID: this.grid.sopInstanceUIDs[near.k], ...(f ? { frame: f } : {}) }, points: pts.map((p) => lpsToImagePoint(this.grid, near.k, p)) };
+    };
+    switch (def.kind) {
+      case 'length':
+      case 'angle':
+      case 'bidirectional': {
+        const img = onImage();
+        if (this.viewer.viewports.some((v) => v.kind === 'stack') && img) return { ...base, image: img.image, points: img.points.slice(0, def.kind === 'length' ? 2 : def.kind === 'angle' ? 3 : 4) };
+        return { ...base, lps: lps(pts.slice(0, def.kind === 'length' ? 2 : def.kind === 'angle' ? 3 : 4)) };
+      }
+      case 'landmark': {
+        const near = nearestSlice(this.grid, pts[0]);
+        const im = stackIndex >= 0 ? this.viewer.seriesImages[stackIndex] : undefined;
+        const image = im ? { sopInstanceUID: im.sopInstanceUID, ...(im.frame ? { frame: im.frame } : {}) } : { sopInstanceUID: this.grid.sopInstanceUIDs[near.k], ...(this.grid.frames[near.k] ? { frame: this.grid.frames[near.k] } : {}) };
+        return { ...base, image, lps: lps(pts.slice(0, 1)) };
+      }
+      case 'box2d':
+      case 'rectangle_roi':
+      case 'ellipse_roi': {
+        const img = onImage();
+        return img ? { ...base, image: img.image, points: corners(img.points) } : undefined;
+      }
+      case 'contour': {
+        const img = onImage();
+        return img ? { ...base, image: img.image, points: img.points, closed: a.data.contour?.closed ?? true } : undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Removes every radmark annotation from Cornerstone and adds these items. */
+  loadItems(items: Item[]): void {
+    for (const a of (annotationState.state.getAllAnnotations() ?? []) as CsAnnotation[]) {
+      if (idOfInstance(a.metadata?.toolName ?? '') && a.annotationUID) annotationState.state.removeAnnotation(a.annotationUID);
+    }
+    this.labels.clear();
+    for (const it of items) {
+      const def = TOOL_DEFS.find((d) => d.kind === it.kind && !d.volumeOnly && (it.kind !== 'rectangle_roi' || d.id === 'RectangleROI'));
+      if (!def) continue;
+      const a = this.fromItem(it, def);
+      if (!a) continue;
+      this.labels.set(it.id, it.label);
+      annotationState.state.addAnnotation(a as tools.Types.Annotation, this.frameOfReferenceUID);
+    }
+    this.viewer.renderingEngine?.render();
+    this.emit();
+  }
+
+  private fromItem(it: Item, def: ToolDef): CsAnnotation | undefined {
+    const stack = this.viewer.viewports.some((v) => v.kind === 'stack');
+    const imageIndex = it.image ? this.viewer.seriesImages.findIndex((im) => im.sopInstanceUID === it.image!.sopInstanceUID && (im.frame || 0) === (it.image!.frame || 0)) : -1;
+    const gridK = it.image ? this.grid.sopInstanceUIDs.findIndex((u, k) => u === it.image!.sopInstanceUID && this.grid.frames[k] === (it.image!.frame || 0)) : -1;
+    const toWorld = (p: [number, number]): Types.Point3 => (stack && imageIndex >= 0 ? (csUtils.imageToWorldCoords(this.viewer.seriesImages[imageIndex].imageId, p) as Types.Point3) : (imagePointToLps(this.grid, gridK, p) as Types.Point3));
+    let world: Types.Point3[] = [];
+    if (it.lps?.length) world = it.lps.map((p) => [...p] as Types.Point3);
+    else if (it.points?.length && (imageIndex >= 0 || gridK >= 0)) {
+      if (it.kind === 'rectangle_roi' || it.kind === 'box2d') {
+        const [[x0, y0], [x1, y1]] = it.points;
+        world = [[x0, y0], [x1, y0], [x0, y1], [x1, y1]].map((p) => toWorld(p as [number, number]));
+      } else if (it.kind === 'ellipse_roi') {
+        const [[x0, y0], [x1, y1]] = it.points;
+        const cx = (x0 + x1) / 2;
+        const cy = (y0 + y1) / 2;
+        world = [[cx, y1], [cx, y0], [x0, cy], [x1, cy]].map((p) => toWorld(p as [number, number]));
+      } else world = it.points.map((p) => toWorld(p));
+    }
+    if (!world.length) return undefined;
+    const normal = planeNormal(world, normalOf(this.grid));
+    const referencedImageId = stack && imageIndex >= 0 ? this.viewer.seriesImages[imageIndex].imageId : undefined;
+    const a: CsAnnotation = {
+      annotationUID: it.id,
+      highlighted: false,
+      invalidated: true,
+      isLocked: false,
+      isVisible: true,
+      metadata: { toolName: instanceName(def.id), FrameOfReferenceUID: this.frameOfReferenceUID, referencedImageId, viewPlaneNormal: normal, viewUp: [0, -1, 0] } as never,
+      data: {
+        handles: { points: it.kind === 'contour' ? [] : world, activeHandleIndex: null, textBox: { hasMoved: false, worldPosition: [0, 0, 0], worldBoundingBox: { topLeft: [0, 0, 0], topRight: [0, 0, 0], bottomLeft: [0, 0, 0], bottomRight: [0, 0, 0] } } } as never,
+        cachedStats: {},
+        ...(it.kind === 'contour' ? { contour: { polyline: world, closed: it.closed ?? true } } : {}),
+        label: '',
+      } as never,
+    };
+    return a;
+  }
+}
+
+function corners(ps: Array<[number, number]>): Array<[number, number]> {
+  const xs = ps.map((p) => p[0]);
+  const ys = ps.map((p) => p[1]);
+  return [[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]];
+}
+
+function lps(ps: Types.Point3[]): Array<[number, number, number]> {
+  return ps.map((p) => [p[0], p[1], p[2]]);
+}
+
+/** The normal of the view plane an annotation lies in: the series' slice normal, or an orthogonal plane that holds every point. */
+function planeNormal(points: Types.Point3[], sliceNormal: Vec3): Types.Point3 {
+  const same = (a: number) => points.every((p) => Math.abs(p[a] - points[0][a]) < 1e-3);
+  if (points.length === 1 || points.every((p) => Math.abs((p[0] - points[0][0]) * sliceNormal[0] + (p[1] - points[0][1]) * sliceNormal[1] + (p[2] - points[0][2]) * sliceNormal[2]) < 1e-3)) return [...sliceNormal] as Types.Point3;
+  if (same(0)) return [1, 0, 0];
+  if (same(1)) return [0, 1, 0];
+  return [...sliceNormal] as Types.Point3;
+}
+
+function liveStats(a: CsAnnotation): LiveStats {
+  const all = Object.values(a.data.cachedStats ?? {});
+  const s = (all[0] ?? {}) as Record<string, unknown>;
+  const num = (k: string) => (typeof s[k] === 'number' && Number.isFinite(s[k]) ? (s[k] as number) : undefined);
+  return {
+    length: num('length'), angle: num('angle'), longAxis: num('length') ?? undefined, shortAxis: num('width'), area: num('area'),
+    mean: num('mean'), stdDev: num('stdDev'), min: num('min'), max: num('max'), value: num('value'),
+    unit: typeof s.modalityUnit === 'string' ? s.modalityUnit : undefined,
+  };
+}
+
+export { CoreEnums };
