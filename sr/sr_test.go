@@ -160,3 +160,43 @@ func FuzzParse(f *testing.F) {
 		Parse(file.Dataset) // must not panic or hang
 	})
 }
+
+// TestEncodeRoundTrip writes the shared reports' trees and reads them back.
+func TestEncodeRoundTrip(t *testing.T) {
+	data := testenv.SharedData(t)
+	for _, rel := range []string{
+		"annotations/dcmqi_sr-tid1500/sr.dcm",
+		"annotations/highdicom/ct-128px/sr_document_with_multiple_groups.dcm",
+	} {
+		n := readSR(t, filepath.Join(data, rel))
+		ds := &dicom.Dataset{}
+		n.Encode(ds)
+		ds.SetString(dicom.NewTag(0x0008, 0x0016), "1.2.840.10008.5.1.4.1.1.88.34")
+		ds.SetString(dicom.NewTag(0x0008, 0x0018), "2.25.1")
+		var buf bytes.Buffer
+		if err := dicom.WriteFile(&buf, ds, dicom.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := dicom.Parse(bytes.NewReader(buf.Bytes()), int64(buf.Len()), dicom.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(f.Dataset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(n)
+		b, _ := json.Marshal(back)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: the tree changes when written and read back", rel)
+		}
+	}
+}
+
+func TestFormatDS(t *testing.T) {
+	for v, want := range map[float64]string{1: "1", 12.5: "12.5", 1.0 / 3: "0.33333333333333", -1234567.891234567: "-1234567.8912346", 1e-20: "1e-20"} {
+		if got := FormatDS(v); got != want || len(got) > 16 {
+			t.Errorf("FormatDS(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
