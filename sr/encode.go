@@ -18,6 +18,14 @@ func (n *Node) Encode(ds *dicom.Dataset) {
 		ds.SetItems(tagConceptName, encodeCode(n.Concept))
 	}
 	switch n.ValueType {
+	case "CONTAINER":
+		ds.SetString(tagContinuity, "SEPARATE")
+		if n.Template != "" {
+			t := &dicom.Dataset{}
+			t.SetString(tagMappingResource, "DCMR")
+			t.SetString(tagTemplateIdentifier, n.Template)
+			ds.SetItems(tagContentTemplate, t)
+		}
 	case "TEXT":
 		ds.SetString(tagTextValue, n.Text)
 	case "CODE":

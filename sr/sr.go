@@ -40,6 +40,10 @@ var (
 	tagDate               = dicom.NewTag(0x0040, 0xA121)
 	tagTime               = dicom.NewTag(0x0040, 0xA122)
 	tagPersonName         = dicom.NewTag(0x0040, 0xA123)
+	tagContinuity         = dicom.NewTag(0x0040, 0xA050)
+	tagContentTemplate    = dicom.NewTag(0x0040, 0xA504)
+	tagMappingResource    = dicom.NewTag(0x0008, 0x0105)
+	tagTemplateIdentifier = dicom.NewTag(0x0040, 0xDB00)
 	tagCodeValue          = dicom.NewTag(0x0008, 0x0100)
 	tagCodingScheme       = dicom.NewTag(0x0008, 0x0102)
 	tagCodeMeaning        = dicom.NewTag(0x0008, 0x0104)
@@ -87,7 +91,9 @@ type Node struct {
 	Num          *Num       `json:"num,omitempty"`
 	Graphic      *Graphic   `json:"graphic,omitempty"`
 	Refs         []ImageRef `json:"refs,omitempty"`
-	Children     []*Node    `json:"children,omitempty"`
+	// Template is a CONTAINER's DCMR template identifier ("1500").
+	Template string  `json:"template,omitempty"`
+	Children []*Node `json:"children,omitempty"`
 }
 
 // maxDepth bounds nesting; real reports are a few levels deep.
@@ -154,6 +160,10 @@ func parseNode(ds *dicom.Dataset, path string, depth int) (*Node, error) {
 		}
 		if len(n.Graphic.Data) == 0 || len(n.Graphic.Data)%dim != 0 {
 			return nil, fmt.Errorf("sr: %s content item %s has %d graphic data values", n.ValueType, pathOr(path), len(n.Graphic.Data))
+		}
+	case "CONTAINER":
+		for _, t := range ds.Items(tagContentTemplate) {
+			n.Template = t.String(tagTemplateIdentifier)
 		}
 	case "DATETIME":
 		n.Text = ds.String(tagDateTime)
