@@ -24,6 +24,9 @@ type indexJob struct {
 	records []*radmark.InstanceRecord
 	opts    radmark.PutOptions
 	done    chan indexDone
+	// lead is signalled when this job's caller is to commit pending
+	// groups, its own among them.
+	lead chan struct{}
 }
 
 type indexDone struct {
@@ -34,74 +37,89 @@ type indexDone struct {
 type committer struct {
 	mu      sync.Mutex
 	pending []*indexJob
-	running bool
+	running bool // a caller is committing (the leader)
 }
 
 // putInstances indexes records, grouped with other callers' records that
-// are waiting at the same time.
+// are waiting at the same time. The caller that finds no commit running
+// commits itself (no hand-over to another goroutine when uploads come one
+// at a time); callers arriving meanwhile queue, and when the leader's own
+// records are done it hands the lead to the first of them.
 func (s *Service) putInstances(ctx context.Context, records []*radmark.InstanceRecord, opts radmark.PutOptions) ([]radmark.PutResult, error) {
-	job := &indexJob{ctx: ctx, records: records, opts: opts, done: make(chan indexDone, 1)}
+	job := &indexJob{ctx: ctx, records: records, opts: opts, done: make(chan indexDone, 1), lead: make(chan struct{}, 1)}
 	c := &s.commit
 	c.mu.Lock()
 	c.pending = append(c.pending, job)
-	if !c.running {
-		c.running = true
-		go s.commitLoop()
-	}
+	leader := !c.running
+	c.running = true
 	c.mu.Unlock()
-	select {
-	case d := <-job.done:
-		return d.results, d.err
-	case <-ctx.Done():
-		// The commit may still happen; the caller's blobs stay consistent
-		// because discardBlob checks the index before deleting.
-		d := <-job.done
-		return d.results, d.err
+	if !leader {
+		// The commit may happen even if ctx ends meanwhile; the caller's
+		// blobs stay consistent because discardBlob checks the index
+		// before deleting. So wait for it either way.
+		select {
+		case d := <-job.done:
+			return d.results, d.err
+		case <-job.lead:
+		}
+	}
+	for {
+		select {
+		case d := <-job.done:
+			s.handOver()
+			return d.results, d.err
+		default:
+		}
+		s.commitGroup()
 	}
 }
 
-// commitLoop commits pending jobs in groups until none is left.
-func (s *Service) commitLoop() {
+// handOver passes the lead to the first waiting job, or ends the run.
+func (s *Service) handOver() {
 	c := &s.commit
-	for {
-		c.mu.Lock()
-		if len(c.pending) == 0 {
-			c.running = false
-			c.mu.Unlock()
-			return
-		}
-		// Take the first job, and every later job with the same options,
-		// up to maxGroup records.
-		first := c.pending[0]
-		group := []*indexJob{first}
-		n := len(first.records)
-		rest := c.pending[:0:0]
-		for _, j := range c.pending[1:] {
-			if j.opts == first.opts && n+len(j.records) <= maxGroup {
-				group = append(group, j)
-				n += len(j.records)
-			} else {
-				rest = append(rest, j)
-			}
-		}
-		c.pending = rest
-		c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) == 0 {
+		c.running = false
+		return
+	}
+	c.pending[0].lead <- struct{}{}
+}
 
-		all := make([]*radmark.InstanceRecord, 0, n)
-		for _, j := range group {
-			all = append(all, j.records...)
+// commitGroup commits the first pending job and every later job with the
+// same options, up to maxGroup records, in one transaction.
+func (s *Service) commitGroup() {
+	c := &s.commit
+	c.mu.Lock()
+	first := c.pending[0]
+	group := []*indexJob{first}
+	n := len(first.records)
+	rest := c.pending[:0:0]
+	for _, j := range c.pending[1:] {
+		if j.opts == first.opts && n+len(j.records) <= maxGroup {
+			group = append(group, j)
+			n += len(j.records)
+		} else {
+			rest = append(rest, j)
 		}
-		// A group runs on behalf of several requests: it must not fail
-		// because the first of them went away.
-		results, err := s.Store.PutInstances(context.WithoutCancel(first.ctx), all, first.opts)
-		off := 0
-		for _, j := range group {
-			d := indexDone{err: err}
-			if err == nil {
-				d.results = results[off : off+len(j.records)]
-			}
-			off += len(j.records)
-			j.done <- d
+	}
+	c.pending = rest
+	c.mu.Unlock()
+
+	all := make([]*radmark.InstanceRecord, 0, n)
+	for _, j := range group {
+		all = append(all, j.records...)
+	}
+	// A group runs on behalf of several requests: it must not fail
+	// because the first of them went away.
+	results, err := s.Store.PutInstances(context.WithoutCancel(first.ctx), all, first.opts)
+	off := 0
+	for _, j := range group {
+		d := indexDone{err: err}
+		if err == nil {
+			d.results = results[off : off+len(j.records)]
 		}
+		off += len(j.records)
+		j.done <- d
 	}
 }

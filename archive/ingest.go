@@ -111,20 +111,25 @@ func (s *Service) Ingest(ctx context.Context, sources []Source, opts IngestOptio
 }
 
 // Batch ingests sources as they arrive, as Ingest does: each source is
-// validated and its blob stored as soon as it is added, while the caller
-// goes on receiving the next, and all are indexed together by Finish (one
-// transaction, shared with other batches finishing at the same time). A
-// Batch is used by one goroutine.
+// validated and its blob stored while the caller goes on receiving the
+// next, and all are indexed together by Finish (one transaction, shared
+// with other batches finishing at the same time). A Batch is used by one
+// goroutine.
 type Batch struct {
 	s     *Service
 	ctx   context.Context
 	opts  IngestOptions
 	items []*batchItem
+	// next is the source added last, not started yet: it starts when
+	// another is added, or runs in Finish's goroutine (so a one-instance
+	// upload needs no other goroutine).
+	next  *batchItem
 	wg    sync.WaitGroup
 	slots chan struct{} // bounds the sources prepared at once
 }
 
 type batchItem struct {
+	src  Source
 	res  Result
 	prep *prepared
 }
@@ -134,28 +139,38 @@ func (s *Service) NewBatch(ctx context.Context, opts IngestOptions) *Batch {
 	return &Batch{s: s, ctx: ctx, opts: opts, slots: make(chan struct{}, runtime.GOMAXPROCS(0)*2)}
 }
 
-// Add starts ingesting src. Its data must stay readable until Finish
-// returns.
+// Add ingests src. Its data must stay readable until Finish returns.
 func (b *Batch) Add(src Source) {
-	it := &batchItem{res: Result{Name: src.Name}}
-	b.items = append(b.items, it)
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.slots <- struct{}{}
-		defer func() { <-b.slots }()
-		p, err := b.s.prepare(b.ctx, src, &it.res, b.opts)
-		if err != nil {
-			it.res.Err = err
-			return
-		}
-		it.prep = p
-	}()
+	if b.next != nil {
+		it := b.next
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.prepare(it)
+		}()
+	}
+	b.next = &batchItem{src: src, res: Result{Name: src.Name}}
+	b.items = append(b.items, b.next)
+}
+
+func (b *Batch) prepare(it *batchItem) {
+	b.slots <- struct{}{}
+	defer func() { <-b.slots }()
+	p, err := b.s.prepare(b.ctx, it.src, &it.res, b.opts)
+	if err != nil {
+		it.res.Err = err
+		return
+	}
+	it.prep = p
 }
 
 // Finish waits for the sources added, indexes them and returns their
 // results in the order they were added.
 func (b *Batch) Finish() ([]Result, error) {
+	if b.next != nil {
+		b.prepare(b.next)
+		b.next = nil
+	}
 	b.wg.Wait()
 	results := make([]Result, len(b.items))
 	for i, it := range b.items {
