@@ -35,7 +35,11 @@ func (n *Node) Encode(ds *dicom.Dataset) {
 	case "NUM":
 		if n.Num != nil {
 			mv := &dicom.Dataset{}
-			mv.SetString(tagNumericValue, FormatDS(n.Num.Value))
+			text := FormatDS(n.Num.Value)
+			mv.SetString(tagNumericValue, text)
+			if v, err := strconv.ParseFloat(text, 64); err != nil || v != n.Num.Value {
+				mv.SetFloatsVR(tagFloatingValue, dicom.FD, n.Num.Value)
+			}
 			mv.SetItems(tagUnitsCode, encodeCode(&n.Num.Unit))
 			ds.SetItems(tagMeasuredValue, mv)
 		} else {

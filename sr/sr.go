@@ -27,6 +27,7 @@ var (
 	tagMeasuredValue      = dicom.NewTag(0x0040, 0xA300)
 	tagNumericValue       = dicom.NewTag(0x0040, 0xA30A)
 	tagUnitsCode          = dicom.NewTag(0x0040, 0x08EA)
+	tagFloatingValue      = dicom.NewTag(0x0040, 0xA161)
 	tagGraphicType        = dicom.NewTag(0x0070, 0x0023)
 	tagGraphicData        = dicom.NewTag(0x0070, 0x0022)
 	tagReferencedFrameUID = dicom.NewTag(0x3006, 0x0024)
@@ -145,6 +146,9 @@ func parseNode(ds *dicom.Dataset, path string, depth int) (*Node, error) {
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil {
 				return nil, fmt.Errorf("sr: NUM content item %s has Numeric Value %q", pathOr(path), s)
+			}
+			if f := mv[0].Floats(tagFloatingValue); len(f) == 1 {
+				v = f[0] // the exact value a decimal string could not hold
 			}
 			unit := firstCode(mv[0], tagUnitsCode)
 			if unit == nil {

@@ -135,6 +135,13 @@ func TestExportImportCommands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "coco", "annotations.json")); err != nil {
 		t.Error(err)
 	}
+	srPath := filepath.Join(out, "report.sr.dcm")
+	run(func() error {
+		return exp("sr", "--series", series, "--project", "Phantom", "--reader", "reader-1", "--out", srPath)
+	})
+	if !strings.Contains(stdout.String(), "TID 1500") {
+		t.Errorf("sr export said %q", stdout.String())
+	}
 	csvPath := filepath.Join(out, "measurements.csv")
 	run(func() error { return exp("measurements", "--project", "Phantom", "--out", csvPath) })
 	table, _ := os.ReadFile(csvPath)

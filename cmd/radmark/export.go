@@ -19,6 +19,7 @@ import (
 const exportUsage = `Usage:
   radmark export nifti        --series UID --out FILE.nii.gz
   radmark export seg          --series UID [--revision ID] [--reader NAME] --out FILE.dcm
+  radmark export sr           --series UID|--set ID [--revision ID] [--reader NAME] --out FILE.dcm
   radmark export nifti-labels --series UID [--revision ID] [--reader NAME] [--layer N] --out FILE.nii.gz
   radmark export nnunet       --project ID|NAME --out DIR
   radmark export coco         --project ID|NAME --out DIR
@@ -26,7 +27,9 @@ const exportUsage = `Usage:
 
 nifti writes a series' image volume (modality units, RAS affine);
 nifti-labels its segmentation aligned with it (project label ids, or one
-layer's raw values with --layer); seg a DICOM SEG of a revision; nnunet an
+layer's raw values with --layer); seg a DICOM SEG of a revision; sr a
+DICOM SR TID 1500 Measurement Report of a revision (measurements with
+UCUM units, coordinates, coded findings); nnunet an
 nnU-Net v2 raw dataset with a MONAI datalist; coco a COCO annotations.json
 of the 2D annotations (boxes, polygons, landmark keypoints, RLE masks of
 labelmap slices; image file names are SOP Instance UIDs); measurements a table of
@@ -107,22 +110,23 @@ func parseInterspersed(fs interface {
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, exportUsage)
-		return usageError{"no export format given (want nifti, seg, nifti-labels, nnunet, coco or measurements)"}
+		return usageError{"no export format given (want nifti, seg, sr, nifti-labels, nnunet, coco or measurements)"}
 	}
 	format := args[0]
 	switch format {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, exportUsage)
 		return nil
-	case "nifti", "seg", "nifti-labels", "nnunet", "coco", "measurements":
+	case "nifti", "seg", "sr", "nifti-labels", "nnunet", "coco", "measurements":
 	default:
 		fmt.Fprint(stderr, exportUsage)
-		return usageError{fmt.Sprintf("unknown export format %q (want nifti, seg, nifti-labels, nnunet, coco or measurements)", format)}
+		return usageError{fmt.Sprintf("unknown export format %q (want nifti, seg, sr, nifti-labels, nnunet, coco or measurements)", format)}
 	}
 	fs := newFlagSet("export "+format, stderr)
 	var st storageFlags
 	st.register(fs)
 	series := fs.String("series", "", "Series Instance UID")
+	setID := fs.String("set", "", "sr: annotation set id (its head revision is exported)")
 	revision := fs.String("revision", "", "revision id (default: the head of the series' annotation set)")
 	reader := fs.String("reader", "", "reader whose annotation set to export, when the series has several")
 	project := fs.String("project", "", "project id or name")
@@ -197,6 +201,16 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "wrote nnU-Net dataset %s: %d cases, labels %v\n", *out, len(sum.Cases), sum.Dataset.Labels)
 		return nil
 	}
+	if format == "sr" && *setID != "" && *revision == "" {
+		st, err := env.svc.Annotations.Set(ctx, radmark.ID(*setID))
+		if err != nil {
+			return err
+		}
+		if st.Head == "" {
+			return radmark.Errorf(radmark.EINVALID, "annotation set %s has no revision", st.ID)
+		}
+		*revision = string(st.Head)
+	}
 	if *series == "" && (format == "nifti" || *revision == "") {
 		return usageError{"--series is required"}
 	}
@@ -227,6 +241,15 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s: DICOM SEG of revision %s, %d segments, %d frames\n", *out, rev, len(ds.Items(dicom.NewTag(0x0062, 0x0002))), ds.IntOr(dicom.NewTag(0x0028, 0x0008), 0))
+	case "sr":
+		ds, err := env.svc.SR(ctx, env.op, rev)
+		if err != nil {
+			return err
+		}
+		if err := writeOut(*out, func(w io.Writer) error { return dicom.WriteFile(w, ds, dicom.WriteOptions{}) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s: DICOM SR TID 1500 of revision %s\n", *out, rev)
 	case "nifti-labels":
 		im, err := env.svc.LabelsNIfTI(ctx, env.op, rev, radmark.UID(*series), *layer)
 		if err != nil {

@@ -17,7 +17,8 @@ def walk(path, it):
     vt = e["vt"]
     if vt == "NUM" and it.get("MeasuredValueSequence"):
         mv = it.MeasuredValueSequence[0]
-        e["num"] = float(mv.NumericValue)
+        # Floating Point Value, when present, is the exact value the DS approximates
+        e["num"] = float(mv.FloatingPointValue) if "FloatingPointValue" in mv else float(mv.NumericValue)
         e["unit"] = code(mv.MeasurementUnitsCodeSequence)
     if vt == "CODE":
         e["code"] = code(it.ConceptCodeSequence)
