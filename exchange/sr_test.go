@@ -50,7 +50,7 @@ func TestSRExport(t *testing.T) {
 	}
 	// every item's group carries its tracking id, and its length/volume/area
 	got := map[string]map[string]float64{}
-	for _, group := range root.Children[len(root.Children)-1].Children {
+	for _, group := range root.Children[len(root.Children)-2].Children {
 		id := ""
 		vals := map[string]float64{}
 		for _, c := range group.Children {
@@ -59,9 +59,16 @@ func TestSRExport(t *testing.T) {
 			}
 			if c.Num != nil {
 				vals[c.Concept.Meaning+" "+c.Num.Unit.Value] = c.Num.Value
+				vals[c.Concept.Value+" "+c.Num.Unit.Value] = c.Num.Value
 			}
 		}
 		got[id] = vals
+	}
+	if qe := root.Children[len(root.Children)-1]; qe.Concept.Value != "C0034375" || len(qe.Children) != 1 || qe.Children[0].Code.Value != "good" {
+		t.Errorf("study answers in SR: %+v", qe)
+	}
+	if got["len"]["malignancy {score}"] != 3 {
+		t.Errorf("item answer in SR: %v", got["len"])
 	}
 	for _, m := range ms {
 		vals, ok := got[m.Item]

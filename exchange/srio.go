@@ -100,12 +100,17 @@ func (s *Service) SR(ctx context.Context, op annotation.Op, rev radmark.ID) (*di
 		if m := byItem[it.ID]; m != nil {
 			g.Children = append(g.Children, numNodes(m)...)
 		}
+		g.Children = append(g.Children, answerNodes(r, func(a *radmark.Answer) bool { return a.Item == it.ID })...)
 		measurements.Children = append(measurements.Children, g)
 	}
 	if len(libGroup.Children) > 0 {
 		library.Children = []*sr.Node{libGroup}
 	}
 	root.Children = append(root.Children, library, measurements)
+	if qe := answerNodes(r, func(a *radmark.Answer) bool { return a.Item == "" }); len(qe) > 0 {
+		root.Children = append(root.Children, &sr.Node{Relationship: "CONTAINS", ValueType: "CONTAINER",
+			Concept: &sr.Code{Value: "C0034375", Scheme: "UMLS", Meaning: "Qualitative Evaluations"}, Children: qe})
+	}
 	created := r.rev.CreatedAt.UTC()
 	key := []string{string(r.rev.ID), r.rev.ContentHash, string(ser.UID)}
 	doc := &sr.Document{Source: ser.Header, SeriesUID: seg.UID(append([]string{"sr-series"}, key...)...),
@@ -178,6 +183,55 @@ func numNodes(m *annotation.Measurement) []*sr.Node {
 		add(sctCode("386136009", "Standard Deviation"), &annotation.Quantity{Value: st.SD, Unit: st.Unit})
 		add(sctCode("255605001", "Minimum"), &annotation.Quantity{Value: st.Min, Unit: st.Unit})
 		add(sctCode("56851009", "Maximum"), &annotation.Quantity{Value: st.Max, Unit: st.Unit})
+	}
+	return out
+}
+
+// answerNodes are the classification answers chosen by keep, coded with
+// the question's concept and the options' codes (radmark's private
+// scheme 99RADMARK where the schema gives none).
+func answerNodes(r *revisionData, keep func(*radmark.Answer) bool) []*sr.Node {
+	var out []*sr.Node
+	for i := range r.rev.Content.Answers {
+		a := &r.rev.Content.Answers[i]
+		if !keep(a) {
+			continue
+		}
+		var q *radmark.Question
+		for j := range r.schema.Questions {
+			if r.schema.Questions[j].ID == a.Question {
+				q = &r.schema.Questions[j]
+			}
+		}
+		if q == nil {
+			continue
+		}
+		concept := &sr.Code{Value: q.ID, Scheme: "99RADMARK", Meaning: q.Text}
+		if q.Concept != nil {
+			concept = srCode(*q.Concept)
+		}
+		switch {
+		case len(a.Choices) > 0:
+			for _, c := range a.Choices {
+				code := &sr.Code{Value: c, Scheme: "99RADMARK", Meaning: c}
+				for _, o := range q.Options {
+					if o.Value == c && o.Code != nil {
+						code = srCode(*o.Code)
+					} else if o.Value == c && o.Text != "" {
+						code.Meaning = o.Text
+					}
+				}
+				out = append(out, &sr.Node{Relationship: "CONTAINS", ValueType: "CODE", Concept: concept, Code: code})
+			}
+		case a.Number != nil:
+			unit := sr.Code{Value: "1", Scheme: "UCUM", Meaning: "no units"}
+			if q.Unit != nil {
+				unit = sr.Code{Value: q.Unit.Value, Scheme: "UCUM", Meaning: q.Unit.Meaning}
+			}
+			out = append(out, &sr.Node{Relationship: "CONTAINS", ValueType: "NUM", Concept: concept, Num: &sr.Num{Value: *a.Number, Unit: unit}})
+		case a.Text != "":
+			out = append(out, &sr.Node{Relationship: "CONTAINS", ValueType: "TEXT", Concept: concept, Text: a.Text})
+		}
 	}
 	return out
 }
