@@ -300,10 +300,10 @@ export function AnnotationPanel(props: PanelProps) {
               {seg && mpr && (
                 <>
                   <button type="button" className="link" title="Show/hide" onClick={(e) => (e.stopPropagation(), setSegments((ss) => ss.map((s) => (s.value === seg.value ? { ...s, visible: !s.visible } : s))))}>
-                    {seg.visible ? '👁' : '—'}
+                    {seg.visible ? 'shown' : 'hidden'}
                   </button>
                   <button type="button" className="link" title="Lock" data-testid={`lock-${l.id}`} onClick={(e) => (e.stopPropagation(), setSegments((ss) => ss.map((s) => (s.value === seg.value ? { ...s, locked: !s.locked } : s))))}>
-                    {seg.locked ? '🔒' : '🔓'}
+                    {seg.locked ? 'locked' : 'lock'}
                   </button>
                 </>
               )}

@@ -74,3 +74,13 @@ describe('AnnotationSession', () => {
     expect(s.snapshot().dirty).toBe(true);
   });
 });
+
+test('a loaded revision is not an edit, though the server filled in authors', async () => {
+  const stored = { ...item, author: 'ann' };
+  const { api } = fake(json(200, [{ ...set, head: 'r1', headNumber: 1 }]), json(200, rev('r1', 1, { content: { items: [stored], answers: [{ question: 'q', choices: ['a'], author: 'ann' }], schemaVersion: 1 } })), json(200, []));
+  const s = new AnnotationSession({ api, projectId: 'p', studyUID: '1.2', reader: 'ann', content: () => ({ items: [item], answers: [{ question: 'q', choices: ['a'] }] }) });
+  s.autosaveMs = 0;
+  await s.load();
+  s.changed();
+  expect(s.snapshot().dirty).toBe(false);
+});

@@ -281,12 +281,13 @@ export class AnnotationSession {
 
 function contentJSON(d: Draft): string {
   const items = [...d.items].sort((a, b) => a.id.localeCompare(b.id));
-  const answers = [...d.answers].sort((a, b) => (a.question + (a.seriesUID ?? '')).localeCompare(b.question + (b.seriesUID ?? '')));
+  // The server fills in `author`: not an edit.
+  const answers = [...d.answers].sort((a, b) => (a.question + (a.seriesUID ?? '')).localeCompare(b.question + (b.seriesUID ?? ''))).map((a) => ({ ...a, author: undefined }));
   return JSON.stringify({ items: items.map(roundItem), answers });
 }
 
 /** Compares positions to a micrometre: Cornerstone's round trips must not count as edits. */
 const r = (n: number) => Math.round(n * 1000) / 1000;
 function roundItem(it: Item): unknown {
-  return { ...it, points: it.points?.map((p) => p.map(r)), lps: it.lps?.map((p) => p.map(r)) };
+  return { ...it, author: undefined, points: it.points?.map((p) => p.map(r)), lps: it.lps?.map((p) => p.map(r)) };
 }
