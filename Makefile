@@ -63,7 +63,7 @@ test-go:
 
 # tsc, oxlint, Vitest, then the Playwright end-to-end tests against bin/radmark
 # in headless Chromium (they fail, not skip, without Chromium when CI=true).
-test-ui: ui-build
+test-ui: build
 	cd ui && npm run -s typecheck
 	cd ui && npm run -s lint
 	cd ui && npx vitest run
