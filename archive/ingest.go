@@ -141,6 +141,12 @@ func (s *Service) NewBatch(ctx context.Context, opts IngestOptions) *Batch {
 
 // Add ingests src. Its data must stay readable until Finish returns.
 func (b *Batch) Add(src Source) {
+	if sy, ok := src.staged.(syncer); ok {
+		// Start making an upload's bytes durable now: the fsync is the
+		// longest step of storing it, and needs nothing but the bytes.
+		// (An upload then found invalid or a duplicate costs an fsync.)
+		go func() { _ = sy.Sync() }()
+	}
 	if b.next != nil {
 		it := b.next
 		b.wg.Add(1)

@@ -29,6 +29,12 @@ type stagedBlob interface {
 	Commit(ctx context.Context, key string) (radmark.BlobInfo, error)
 }
 
+// syncer is a staged blob that can be made durable before it is named,
+// so that the fsync overlaps with parsing and checking the instance.
+type syncer interface {
+	Sync() error
+}
+
 // Upload is an instance being received into the blob store; see
 // NewUpload.
 type Upload struct {

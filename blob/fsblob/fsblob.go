@@ -322,13 +322,23 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, kn
 // info has a Key only if the rename happened (the object is then in place,
 // not known to be durable).
 func (s *Store) finish(ctx context.Context, key string, f *os.File, sum string) (radmark.BlobInfo, error) {
+	if err := s.syncTemp(f, sum); err != nil {
+		return radmark.BlobInfo{}, err
+	}
+	return s.finishSynced(ctx, key, f, sum)
+}
+
+// syncTemp records the digest on the complete temp file f and fsyncs it.
+func (s *Store) syncTemp(f *os.File, sum string) error {
 	setSHA256(f, sum)
 	if err := s.fail("sync", f.Name()); err != nil {
-		return radmark.BlobInfo{}, err
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		return radmark.BlobInfo{}, err
-	}
+	return f.Sync()
+}
+
+// finishSynced is finish for a temp file syncTemp has made durable.
+func (s *Store) finishSynced(ctx context.Context, key string, f *os.File, sum string) (radmark.BlobInfo, error) {
 	// The rename keeps the file's mtime, so this is what Stat will report.
 	fi, err := f.Stat()
 	if err != nil {

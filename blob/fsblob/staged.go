@@ -34,6 +34,9 @@ type Staged struct {
 	// by Close or a failed Commit.
 	done bool
 	err  error // a write error; the object can no longer be committed
+
+	syncOnce sync.Once
+	syncErr  error
 }
 
 // Stage starts an object whose key will be given to Commit. The writer
@@ -114,7 +117,7 @@ func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, err
 		st.remove()
 		return fail(st.err)
 	}
-	info, err := st.s.finish(ctx, key, st.w.f, st.SHA256())
+	info, err := st.commit(ctx, key)
 	if err != nil {
 		if info.Key == "" {
 			st.remove()
@@ -122,6 +125,29 @@ func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, err
 		return fail(err)
 	}
 	return info, nil
+}
+
+// Sync makes the bytes written durable ahead of Commit, which then only
+// has to name them: a caller can overlap the fsync with deciding the key
+// (parsing, looking up). It is called after the last Write, at most once
+// at a time with Commit (Commit waits for it), and its error is also
+// Commit's.
+func (st *Staged) Sync() error {
+	st.syncOnce.Do(func() {
+		if st.err != nil {
+			st.syncErr = st.err
+			return
+		}
+		st.syncErr = st.s.syncTemp(st.w.f, st.SHA256())
+	})
+	return st.syncErr
+}
+
+func (st *Staged) commit(ctx context.Context, key string) (radmark.BlobInfo, error) {
+	if err := st.Sync(); err != nil {
+		return radmark.BlobInfo{}, err
+	}
+	return st.s.finishSynced(ctx, key, st.w.f, st.SHA256())
 }
 
 // Close abandons the object unless it was committed; it is safe to call

@@ -136,3 +136,41 @@ func TestStagedAbandoned(t *testing.T) {
 		t.Fatalf("commit after a failed write: %v", err)
 	}
 }
+
+// TestStagedSync makes the bytes durable before the commit names them, as
+// the archive does while it parses the instance, and fails the commit when
+// that fsync failed.
+func TestStagedSync(t *testing.T) {
+	s := openStore(t)
+	st := stage(t, s, t.Context())
+	st.Write([]byte("synced first"))
+	if err := st.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(t.Context(), "a/b"); err != nil {
+		t.Fatal(err)
+	}
+	wantObject(t, s, "a/b", "synced first")
+
+	st = stage(t, s, t.Context())
+	st.Write([]byte("v"))
+	s.failpoint = func(op, path string) error {
+		if op == "sync" {
+			return errDiskFull(op, path)
+		}
+		return nil
+	}
+	if err := st.Sync(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Sync on a failing disk: %v", err)
+	}
+	s.failpoint = nil
+	if _, err := st.Commit(t.Context(), "a/c"); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("commit after a failed Sync: %v", err)
+	}
+	if _, err := readObject(s, "a/c"); err == nil {
+		t.Fatal("object stored after a failed Sync")
+	}
+}
