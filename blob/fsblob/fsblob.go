@@ -537,21 +537,13 @@ func (s *Store) syncDir(dir string) (dirID, bool, error) {
 	return syncDirIdentify(dir)
 }
 
-// tempWriter writes to the temp file and the running hash, and has the
-// kernel start writing each full writebackChunk to the disk at once (see
-// startWriteback), so that the fsync at the end mostly finds the data
-// written already instead of starting all of it then.
+// tempWriter writes to the temp file and the running hash.
 type tempWriter struct {
 	s *Store
 	f *os.File
 	h hash.Hash
-	// n bytes written, the first started of them handed to writeback.
-	n, started int64
+	n int64 // bytes written
 }
-
-// writebackChunk is how much a temp file accumulates before its writeback
-// is started.
-const writebackChunk = 256 << 10
 
 func (w *tempWriter) Write(p []byte) (int, error) {
 	if err := w.s.fail("write", w.f.Name()); err != nil {
@@ -562,10 +554,6 @@ func (w *tempWriter) Write(p []byte) (int, error) {
 		w.h.Write(p[:n])
 	}
 	w.n += int64(n)
-	if end := w.n &^ (writebackChunk - 1); end > w.started {
-		startWriteback(w.f, w.started, end-w.started)
-		w.started = end
-	}
 	return n, err
 }
 

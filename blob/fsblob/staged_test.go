@@ -23,7 +23,7 @@ func stage(t *testing.T, s *Store, ctx context.Context) *Staged {
 
 func TestStagedCommit(t *testing.T) {
 	s := openStore(t)
-	data := bytes.Repeat([]byte("0123456789abcdef"), 50_000) // 800 KB: several writeback chunks
+	data := bytes.Repeat([]byte("0123456789abcdef"), 50_000) // 800 KB, written in several pieces
 	st := stage(t, s, t.Context())
 	for chunk := range slices.Chunk(data, 100_000) {
 		if _, err := st.Write(chunk); err != nil {
