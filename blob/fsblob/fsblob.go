@@ -1,7 +1,9 @@
 // Package fsblob is the local file system driver of radmark.BlobStore, the
 // default blob storage of a single-machine radmark. It owns the layout of a
 // blob folder — one file per key at the key's path under the root, and a
-// private ".tmp" folder for writes in progress — and the write protocol that
+// private ".tmp" folder (with a few folders inside, so that concurrent
+// writes do not queue on one folder) for writes in progress — and the
+// write protocol that
 // makes a Put atomic and durable: stream into a temp file on the same file
 // system, fsync it, rename it into place, fsync the folders above it.
 //
@@ -28,8 +30,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +52,14 @@ const (
 	// file may be a Put in progress; a live Put touches its file with every
 	// write, so only a write stalled for an hour could be mistaken for junk.
 	staleTempAge = time.Hour
+	// tempSpread is how many folders inside the temp folder Puts create
+	// their files in, in turn. Creating a file locks its folder for the
+	// whole inode allocation, which on a busy file system can take most of
+	// a millisecond: with one folder, concurrent uploads queued there (and
+	// spun on the lock, burning CPU).
+	tempSpread = 16
+	// tempSpreadPrefix names those folders: .tmp/s0 to .tmp/s15.
+	tempSpreadPrefix = "s"
 	// dirPerm keeps blob folders private to the service account: the objects
 	// are DICOM files full of patient data. Files get 0600 from CreateTemp.
 	dirPerm = 0o700
@@ -73,6 +85,9 @@ type Store struct {
 	// their identity (see syncFolders).
 	durableMu sync.Mutex
 	durable   map[string]dirID
+
+	// nextTemp picks the spread folder of the next temp file.
+	nextTemp atomic.Uint32
 
 	// failpoint, when set (by tests only), runs before each step of a write
 	// and fails the step with its error: that is how the tests reach the
@@ -185,30 +200,60 @@ func makeRoot(root string) error {
 	return nil
 }
 
-// removeStaleTemps deletes temp files older than staleTempAge.
+// removeStaleTemps deletes temp files older than staleTempAge: those
+// directly in the temp folder and in its spread folders (which stay, being
+// in use by live Puts), and anything else found there.
 func (s *Store) removeStaleTemps(ctx context.Context) error {
-	entries, err := os.ReadDir(s.tmp)
-	if err != nil {
-		return fmt.Errorf("fsblob: clean %s: %w", s.tmp, err)
-	}
 	cutoff := time.Now().Add(-staleTempAge)
 	var errs []error
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("fsblob: clean %s: %w", s.tmp, err)
+	var clean func(dir string, top bool) error
+	clean = func(dir string, top bool) error {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if !top && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("fsblob: clean %s: %w", dir, err)
 		}
-		fi, err := e.Info()
-		if err != nil || !fi.ModTime().Before(cutoff) {
-			continue // vanished (another process cleaned it) or young
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("fsblob: clean %s: %w", dir, err)
+			}
+			p := filepath.Join(dir, e.Name())
+			if top && e.IsDir() && isSpreadFolder(e.Name()) {
+				if err := clean(p, false); err != nil {
+					return err
+				}
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil || !fi.ModTime().Before(cutoff) {
+				continue // vanished (another process cleaned it) or young
+			}
+			if err := os.RemoveAll(p); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
-			errs = append(errs, err)
-		}
+		return nil
+	}
+	if err := clean(s.tmp, true); err != nil {
+		return err
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("fsblob: clean %s: %w", s.tmp, err)
 	}
 	return nil
+}
+
+// isSpreadFolder reports whether name is one of the temp folder's spread
+// folders (see tempSpread).
+func isSpreadFolder(name string) bool {
+	n, ok := strings.CutPrefix(name, tempSpreadPrefix)
+	if !ok || n == "" || len(n) > 2 {
+		return false
+	}
+	i, err := strconv.Atoi(n)
+	return err == nil && i >= 0 && i < tempSpread && strconv.Itoa(i) == n
 }
 
 // path maps a key (already checked) to its file.
@@ -435,18 +480,21 @@ func (s *Store) forgetDurable(dir string) {
 	delete(s.durable, dir)
 }
 
-// createTemp creates a temp file for a Put, recreating the temp folder if
-// someone tidied it away while the store was open.
+// createTemp creates a temp file for a Put in the next spread folder,
+// making it (and the temp folder, if someone tidied it away while the
+// store was open) when missing. Temp files need no durable folder entry:
+// they are renamed away or abandoned.
 func (s *Store) createTemp() (*os.File, error) {
-	if err := s.fail("create", s.tmp); err != nil {
+	dir := filepath.Join(s.tmp, tempSpreadPrefix+strconv.Itoa(int(s.nextTemp.Add(1)%tempSpread)))
+	if err := s.fail("create", dir); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(s.tmp, "put-*")
+	f, err := os.CreateTemp(dir, "put-*")
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(s.tmp, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.MkdirAll(dir, dirPerm); err != nil {
 			return nil, err
 		}
-		f, err = os.CreateTemp(s.tmp, "put-*")
+		f, err = os.CreateTemp(dir, "put-*")
 	}
 	return f, err
 }

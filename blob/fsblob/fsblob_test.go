@@ -39,13 +39,17 @@ func openStore(t *testing.T) *Store {
 
 func wantNoTemps(t *testing.T, s *Store) {
 	t.Helper()
-	entries, err := os.ReadDir(s.tmp)
+	err := filepath.WalkDir(s.tmp, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path != s.tmp && !(d.IsDir() && filepath.Dir(path) == s.tmp && isSpreadFolder(d.Name())) {
+			t.Errorf("temp file left behind: %s", strings.TrimPrefix(path, s.tmp))
+		}
+		return nil
+	})
 	if err != nil {
 		t.Errorf("reading the temp folder: %v", err)
-		return
-	}
-	for _, e := range entries {
-		t.Errorf("temp file left behind: %s", e.Name())
 	}
 }
 
@@ -110,7 +114,15 @@ func TestStaleTempCleanup(t *testing.T) {
 	old := filepath.Join(s.tmp, "put-crashed")
 	young := filepath.Join(s.tmp, "put-in-progress")
 	oldDir := filepath.Join(s.tmp, "odd-folder")
-	for _, p := range []string{old, young} {
+	// Temp files of Puts live in spread folders; the folders stay, stale
+	// files in them go.
+	spread := filepath.Join(s.tmp, "s3")
+	oldSpread := filepath.Join(spread, "put-crashed")
+	youngSpread := filepath.Join(spread, "put-in-progress")
+	if err := os.MkdirAll(spread, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{old, young, oldSpread, youngSpread} {
 		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +131,7 @@ func TestStaleTempCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	twoHoursAgo := time.Now().Add(-2 * time.Hour)
-	for _, p := range []string{old, oldDir} {
+	for _, p := range []string{old, oldDir, oldSpread, spread} {
 		if err := os.Chtimes(p, twoHoursAgo, twoHoursAgo); err != nil {
 			t.Fatal(err)
 		}
@@ -133,15 +145,17 @@ func TestStaleTempCleanup(t *testing.T) {
 	if _, err := Open(t.Context(), s.root); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{old, oldDir} {
+	for _, p := range []string{old, oldDir, oldSpread} {
 		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("stale %s survived Open: %v", filepath.Base(p), err)
+			t.Errorf("stale %s survived Open: %v", strings.TrimPrefix(p, s.tmp), err)
 		}
 	}
-	if _, err := os.Stat(young); err != nil {
-		t.Errorf("young temp file (maybe a Put in progress elsewhere) was removed: %v", err)
+	for _, p := range []string{young, youngSpread} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("young temp file %s (maybe a Put in progress elsewhere) was removed: %v", strings.TrimPrefix(p, s.tmp), err)
+		}
+		os.Remove(p)
 	}
-	os.Remove(young)
 	wantObject(t, s, "old/object", "keep me")
 }
 
