@@ -334,9 +334,9 @@ func slug(s string) string {
 	return strings.Trim(b.String(), "-")
 }
 
-// saveSegmentation saves layers and their items as the next revision of
-// the reader's set on the series, replacing the set's segmentation there.
-func (s *Service) saveSegmentation(ctx context.Context, op annotation.Op, opt ImportOptions, sr *Series, schema *radmark.LabelSchema, layers map[int]*labelmap.Volume, items []radmark.Item, message string) (*radmark.Revision, error) {
+// readerSet is the import's reader's annotation set on a series, created
+// when there is none.
+func (s *Service) readerSet(ctx context.Context, op annotation.Op, opt ImportOptions, sr *Series) (*radmark.AnnotationSet, error) {
 	reader := opt.Reader
 	if reader == "" {
 		reader = op.Actor
@@ -345,10 +345,17 @@ func (s *Service) saveSegmentation(ctx context.Context, op annotation.Op, opt Im
 	if err != nil {
 		return nil, err
 	}
-	var set *radmark.AnnotationSet
 	if len(sets) > 0 {
-		set = sets[0]
-	} else if set, err = s.Annotations.CreateSet(ctx, op, opt.Project, sr.Study, sr.UID, reader); err != nil {
+		return sets[0], nil
+	}
+	return s.Annotations.CreateSet(ctx, op, opt.Project, sr.Study, sr.UID, reader)
+}
+
+// saveSegmentation saves layers and their items as the next revision of
+// the reader's set on the series, replacing the set's segmentation there.
+func (s *Service) saveSegmentation(ctx context.Context, op annotation.Op, opt ImportOptions, sr *Series, schema *radmark.LabelSchema, layers map[int]*labelmap.Volume, items []radmark.Item, message string) (*radmark.Revision, error) {
+	set, err := s.readerSet(ctx, op, opt, sr)
+	if err != nil {
 		return nil, err
 	}
 	req := &annotation.SaveRequest{Parent: set.Head, Message: message, SchemaVersion: schema.Version}

@@ -142,6 +142,10 @@ func TestExportImportCommands(t *testing.T) {
 	if !strings.Contains(stdout.String(), "TID 1500") {
 		t.Errorf("sr export said %q", stdout.String())
 	}
+	run(func() error { return imp("sr", srPath, "--project", "Phantom", "--reader", "reader-1") })
+	if !strings.Contains(stdout.String(), "saved revision") || !strings.Contains(stdout.String(), "1 items, 1 labelmap layers") {
+		t.Errorf("sr import said %q", stdout.String())
+	}
 	csvPath := filepath.Join(out, "measurements.csv")
 	run(func() error { return exp("measurements", "--project", "Phantom", "--out", csvPath) })
 	table, _ := os.ReadFile(csvPath)

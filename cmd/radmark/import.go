@@ -12,6 +12,7 @@ import (
 
 const importUsage = `Usage:
   radmark import seg   FILE --project ID|NAME --reader NAME [--series UID] [--add-labels]
+  radmark import sr    FILE --project ID|NAME --reader NAME [--series UID] [--add-labels]
   radmark import nifti FILE --project ID|NAME --reader NAME --series UID [--labels 1=liver,2=nodule]
                             [--model NAME --model-version V]
 
@@ -23,23 +24,32 @@ category and type to the project's labels; unknown codes are an error
 unless --add-labels adds them to the schema. NIfTI values are the
 project's label ids (as radmark's nifti-labels and nnU-Net exports write
 them) unless --labels maps them.
+
+An SR (TID 1500 Measurement Report) goes on the series it references:
+its measurement groups become items (landmarks, lengths, contours, boxes,
+ellipses... by their image region; radmark's own reports give back
+exactly the items exported), its measurements and evaluations answers to
+the schema's questions of the same concept. It replaces the set's items
+and answers but keeps its segmentation. --add-labels adds labels for
+unknown findings and number questions for unknown measurements; groups
+with no place on the series are listed.
 `
 
 // runImport runs `radmark import FORMAT FILE`.
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, importUsage)
-		return usageError{"no import format given (want seg or nifti)"}
+		return usageError{"no import format given (want seg, sr or nifti)"}
 	}
 	format := args[0]
 	switch format {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, importUsage)
 		return nil
-	case "seg", "nifti":
+	case "seg", "sr", "nifti":
 	default:
 		fmt.Fprint(stderr, importUsage)
-		return usageError{fmt.Sprintf("unknown import format %q (want seg or nifti)", format)}
+		return usageError{fmt.Sprintf("unknown import format %q (want seg, sr or nifti)", format)}
 	}
 	fs := newFlagSet("import "+format, stderr)
 	var st storageFlags
@@ -47,7 +57,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	project := fs.String("project", "", "project id or name (required)")
 	reader := fs.String("reader", "", "reader whose annotation set receives the revision (default --actor)")
 	series := fs.String("series", "", "series to place the segmentation on")
-	addLabels := fs.Bool("add-labels", false, "seg: add labels for codes the schema lacks")
+	addLabels := fs.Bool("add-labels", false, "seg, sr: add labels (and sr: questions) for codes the schema lacks")
 	labels := fs.String("labels", "", "nifti: map values to label ids, VALUE=LABEL,...")
 	model := fs.String("model", "", "nifti: the model that made the label map")
 	modelVersion := fs.String("model-version", "", "nifti: the model's version")
@@ -95,9 +105,18 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		opt.Source = radmark.Source{Type: "model", Name: *model, Version: *modelVersion}
 	}
 	var rev *radmark.Revision
-	if format == "seg" {
+	switch format {
+	case "seg":
 		rev, err = env.svc.ImportSEG(ctx, env.op, data, opt)
-	} else {
+	case "sr":
+		var res *exchange.SRImport
+		if res, err = env.svc.ImportSR(ctx, env.op, data, opt); err == nil {
+			rev = res.Revision
+			for _, s := range res.Skipped {
+				fmt.Fprintf(stderr, "%s: not imported: %s\n", files[0], s)
+			}
+		}
+	default:
 		rev, err = env.svc.ImportNIfTI(ctx, env.op, data, opt, values)
 	}
 	if err != nil {
