@@ -220,10 +220,7 @@ func TestAuditConcurrentReplicas(t *testing.T) {
 func TestAuditTampering(t *testing.T) {
 	storetest.TestAuditTampering(t, func(t *testing.T) (radmark.AuditStore, storetest.Tamper) {
 		db := openTest(t)
-		return db, func(stmt string) error {
-			_, err := db.write.ExecContext(t.Context(), stmt)
-			return err
-		}
+		return db, rawSQL(t, db)
 	})
 }
 
@@ -266,4 +263,19 @@ func TestWorkflowConcurrentReplicas(t *testing.T) {
 
 func TestDeidStore(t *testing.T) {
 	storetest.TestDeidStore(t, func(t *testing.T) storetest.DeidStores { return openTest(t) })
+}
+
+func TestReleaseStore(t *testing.T) {
+	storetest.TestReleaseStore(t, func(t *testing.T) (storetest.ReleaseStores, storetest.Tamper) {
+		db := openTest(t)
+		return db, rawSQL(t, db)
+	})
+}
+
+// rawSQL runs statements on the database behind the store's back.
+func rawSQL(t *testing.T, db *DB) storetest.Tamper {
+	return func(stmt string) error {
+		_, err := db.write.ExecContext(t.Context(), stmt)
+		return err
+	}
 }
