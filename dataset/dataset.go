@@ -122,9 +122,12 @@ type MONAIEntry struct {
 }
 
 // MONAIDatalist is MONAI's datalist JSON (monai.data.load_decathlon_datalist
-// reads the "training" list; paths are relative to the file).
+// reads the list named by its data_list_key, "training" by default; paths
+// are relative to the file). Releases add their validation and test parts.
 type MONAIDatalist struct {
-	Training []MONAIEntry `json:"training"`
+	Training   []MONAIEntry `json:"training"`
+	Validation []MONAIEntry `json:"validation,omitempty"`
+	Test       []MONAIEntry `json:"test,omitempty"`
 }
 
 // Case records where a case came from, for traceability.

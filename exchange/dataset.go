@@ -222,3 +222,16 @@ func copyFile(from, to string) error {
 	}
 	return os.WriteFile(to, b, 0o644)
 }
+
+// DatasetLabels is LabelsNIfTI (all layers merged) with the label ids of
+// schema rather than of the revision's own schema version, so that every
+// case of a dataset built from revisions of several versions shares one
+// set of ids.
+func (s *Service) DatasetLabels(ctx context.Context, op annotation.Op, rev radmark.ID, series radmark.UID, schema *radmark.LabelSchema) (*nifti.Image, error) {
+	r, sr, err := s.revisionOn(ctx, op, rev, series)
+	if err != nil {
+		return nil, err
+	}
+	r.schema = schema
+	return s.labelsImage(ctx, op, r, sr, -1)
+}

@@ -59,58 +59,73 @@ func (s *Service) Measurements(ctx context.Context, op annotation.Op, project ra
 		if set.Head == "" {
 			continue
 		}
-		r, err := s.revision(ctx, op, set.Head)
+		more, err := s.RevisionMeasurements(ctx, op, set, set.Head)
 		if err != nil {
 			return nil, err
 		}
-		ms, err := s.Annotations.Measurements(ctx, op, set.Head)
-		if err != nil {
-			return nil, fmt.Errorf("revision %s: %w", set.Head, err)
+		rows = append(rows, more...)
+	}
+	return rows, nil
+}
+
+// RevisionMeasurements tabulates one revision of a set (its items in
+// order, then its answers), as Measurements does for head revisions.
+func (s *Service) RevisionMeasurements(ctx context.Context, op annotation.Op, set *radmark.AnnotationSet, rev radmark.ID) ([]MeasurementRow, error) {
+	var rows []MeasurementRow
+	r, err := s.revision(ctx, op, rev)
+	if err != nil {
+		return nil, err
+	}
+	if r.rev.SetID != set.ID {
+		return nil, radmark.Errorf(radmark.EINVALID, "revision %s is not of annotation set %s", rev, set.ID)
+	}
+	ms, err := s.Annotations.Measurements(ctx, op, rev)
+	if err != nil {
+		return nil, fmt.Errorf("revision %s: %w", rev, err)
+	}
+	base := MeasurementRow{Study: set.StudyUID, Series: set.SeriesUID, Set: set.ID, Reader: set.Reader, Revision: rev}
+	items := map[string]*radmark.Item{}
+	for i := range r.rev.Content.Items {
+		items[r.rev.Content.Items[i].ID] = &r.rev.Content.Items[i]
+	}
+	for _, m := range ms {
+		row := base
+		row.Item, row.Kind, row.Label = m.Item, string(m.Kind), m.Label
+		if l, ok := labelOf(r.schema, m.Label); ok {
+			row.Code = codeString(l.Type)
 		}
-		base := MeasurementRow{Study: set.StudyUID, Series: set.SeriesUID, Set: set.ID, Reader: set.Reader, Revision: set.Head}
-		items := map[string]*radmark.Item{}
-		for i := range r.rev.Content.Items {
-			items[r.rev.Content.Items[i].ID] = &r.rev.Content.Items[i]
+		if it := items[m.Item]; it != nil && it.Image != nil {
+			row.Image = it.Image.SOPInstanceUID
 		}
-		for _, m := range ms {
-			row := base
-			row.Item, row.Kind, row.Label = m.Item, string(m.Kind), m.Label
-			if l, ok := labelOf(r.schema, m.Label); ok {
-				row.Code = codeString(l.Type)
-			}
-			if it := items[m.Item]; it != nil && it.Image != nil {
-				row.Image = it.Image.SOPInstanceUID
-			}
-			rows = append(rows, quantityRows(row, &m)...)
+		rows = append(rows, quantityRows(row, &m)...)
+	}
+	for _, a := range r.rev.Content.Answers {
+		row := base
+		row.Question, row.Quantity, row.Item = a.Question, "answer", a.Item
+		if a.SeriesUID != "" {
+			row.Series = a.SeriesUID
 		}
-		for _, a := range r.rev.Content.Answers {
-			row := base
-			row.Question, row.Quantity, row.Item = a.Question, "answer", a.Item
-			if a.SeriesUID != "" {
-				row.Series = a.SeriesUID
-			}
-			if a.Image != nil {
-				row.Image = a.Image.SOPInstanceUID
-			}
-			var q *radmark.Question
-			for i := range r.schema.Questions {
-				if r.schema.Questions[i].ID == a.Question {
-					q = &r.schema.Questions[i]
-				}
-			}
-			switch {
-			case len(a.Choices) > 0:
-				row.Value = strings.Join(a.Choices, ";")
-			case a.Number != nil:
-				row.Value, row.Number = formatNumber(*a.Number), a.Number
-				if q != nil && q.Unit != nil {
-					row.Unit = q.Unit.Value
-				}
-			default:
-				row.Value = a.Text
-			}
-			rows = append(rows, row)
+		if a.Image != nil {
+			row.Image = a.Image.SOPInstanceUID
 		}
+		var q *radmark.Question
+		for i := range r.schema.Questions {
+			if r.schema.Questions[i].ID == a.Question {
+				q = &r.schema.Questions[i]
+			}
+		}
+		switch {
+		case len(a.Choices) > 0:
+			row.Value = strings.Join(a.Choices, ";")
+		case a.Number != nil:
+			row.Value, row.Number = formatNumber(*a.Number), a.Number
+			if q != nil && q.Unit != nil {
+				row.Unit = q.Unit.Value
+			}
+		default:
+			row.Value = a.Text
+		}
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
