@@ -22,6 +22,7 @@ import (
 	"github.com/radmark/radmark/deid"
 	"github.com/radmark/radmark/dicom"
 	"github.com/radmark/radmark/exchange"
+	"github.com/radmark/radmark/job"
 	"github.com/radmark/radmark/nifti"
 	"github.com/radmark/radmark/volume"
 )
@@ -737,4 +738,22 @@ func (s *Service) Write(ctx context.Context, id, format string, w io.Writer) err
 	}
 	_, err = io.Copy(w, rc)
 	return err
+}
+
+// JobKind is the kind of background job that creates a release.
+const JobKind = "release"
+
+// RunJob is the job.Handler of release jobs: the job's parameters are a
+// Request (its project is the job's) and its result a Result.
+func (s *Service) RunJob(ctx context.Context, j *job.Job, p job.Progress) (json.RawMessage, error) {
+	var req Request
+	if err := json.Unmarshal(j.Params, &req); err != nil {
+		return nil, radmark.Errorf(radmark.EINVALID, "release job parameters: %v", err)
+	}
+	req.Project = j.ProjectID
+	res, err := s.Create(ctx, annotation.Op{Actor: j.CreatedBy}, req, Progress(p))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
 }
