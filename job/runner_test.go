@@ -31,7 +31,9 @@ func TestRunner(t *testing.T) {
 					seen <- [2]int{got.Done, got.Total}
 					return json.RawMessage(`{"n":1}`), nil
 				},
-				"bad":   func(context.Context, *job.Job, job.Progress) (json.RawMessage, error) { return nil, errors.New("no such series") },
+				"bad": func(context.Context, *job.Job, job.Progress) (json.RawMessage, error) {
+					return nil, errors.New("no such series")
+				},
 				"panic": func(context.Context, *job.Job, job.Progress) (json.RawMessage, error) { panic("boom") },
 			}}
 			for _, tt := range []struct {
