@@ -167,21 +167,7 @@ func (s *Service) cocoMasks(ctx context.Context, op annotation.Op, b *cocoBuilde
 			if cat == 0 {
 				return radmark.Errorf(radmark.EINVALID, "item %q has label %q, which the project's current schema does not have", it.ID, it.Label)
 			}
-			v := layers[it.Segment.Layer]
-			for k := 0; k < g.NumSlices; k++ {
-				if v.SliceEmpty(k) {
-					continue
-				}
-				any := false
-				for i, x := range v.Slice(k) {
-					mask[i] = 0
-					if int(x) == it.Segment.Value {
-						mask[i], any = 1, true
-					}
-				}
-				if !any {
-					continue
-				}
+			err := segmentSlices(layers[it.Segment.Layer], it.Segment.Value, mask, func(k int) error {
 				rle, err := coco.Encode(mask, g.Columns, g.Rows)
 				if err != nil {
 					return err
@@ -192,6 +178,10 @@ func (s *Service) cocoMasks(ctx context.Context, op annotation.Op, b *cocoBuilde
 				}
 				b.add(coco.Annotation{ImageID: b.image(set.StudyUID, sr.UID, g.Slices[k].Image, g.Columns, g.Rows),
 					CategoryID: cat, Segmentation: rle, Area: float64(coco.Area(runs)), BBox: coco.BBox(runs, g.Rows), Item: it.ID})
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 	}

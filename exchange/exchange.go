@@ -220,6 +220,30 @@ func segmentItems(c *radmark.Content, layers map[int]*labelmap.Volume) []radmark
 	return out
 }
 
+// segmentSlices calls fn for each slice k of v holding value, with mask
+// (Columns·Rows bytes, reused between calls) set to 1 where it does.
+func segmentSlices(v *labelmap.Volume, value int, mask []byte, fn func(k int) error) error {
+	for k := 0; k < v.Slices; k++ {
+		if v.SliceEmpty(k) {
+			continue
+		}
+		any := false
+		for i, x := range v.Slice(k) {
+			mask[i] = 0
+			if int(x) == value {
+				mask[i], any = 1, true
+			}
+		}
+		if !any {
+			continue
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // inverse4 inverts a 4×4 affine (Gauss-Jordan with partial pivoting).
 func inverse4(m [4][4]float64) ([4][4]float64, bool) {
 	var a [4][8]float64
