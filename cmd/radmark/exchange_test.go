@@ -146,6 +146,17 @@ func TestExportImportCommands(t *testing.T) {
 	if !strings.Contains(stdout.String(), "saved revision") || !strings.Contains(stdout.String(), "1 items, 1 labelmap layers") {
 		t.Errorf("sr import said %q", stdout.String())
 	}
+	rtPath := filepath.Join(out, "nodule.rtstruct.dcm")
+	run(func() error {
+		return exp("rtstruct", "--series", series, "--project", "Phantom", "--reader", "reader-1", "--out", rtPath)
+	})
+	if !strings.Contains(stdout.String(), "RT Structure Set") || !strings.Contains(stdout.String(), "1 ROIs") {
+		t.Errorf("rtstruct export said %q", stdout.String())
+	}
+	run(func() error { return imp("rtstruct", rtPath, "--project", "Phantom", "--reader", "reader-3") })
+	if !strings.Contains(stdout.String(), "1 items, 1 labelmap layers") {
+		t.Errorf("rtstruct import said %q", stdout.String())
+	}
 	csvPath := filepath.Join(out, "measurements.csv")
 	run(func() error { return exp("measurements", "--project", "Phantom", "--out", csvPath) })
 	table, _ := os.ReadFile(csvPath)

@@ -20,6 +20,7 @@ const exportUsage = `Usage:
   radmark export nifti        --series UID --out FILE.nii.gz
   radmark export seg          --series UID [--revision ID] [--reader NAME] --out FILE.dcm
   radmark export sr           --series UID|--set ID [--revision ID] [--reader NAME] --out FILE.dcm
+  radmark export rtstruct     --series UID [--revision ID] [--reader NAME] --out FILE.dcm
   radmark export nifti-labels --series UID [--revision ID] [--reader NAME] [--layer N] --out FILE.nii.gz
   radmark export nnunet       --project ID|NAME --out DIR
   radmark export coco         --project ID|NAME --out DIR
@@ -29,7 +30,9 @@ nifti writes a series' image volume (modality units, RAS affine);
 nifti-labels its segmentation aligned with it (project label ids, or one
 layer's raw values with --layer); seg a DICOM SEG of a revision; sr a
 DICOM SR TID 1500 Measurement Report of a revision (measurements with
-UCUM units, coordinates, coded findings); nnunet an
+UCUM units, coordinates, coded findings); rtstruct an RT Structure Set of
+a revision's segmentation (one ROI per segment, contours per slice in
+patient mm); nnunet an
 nnU-Net v2 raw dataset with a MONAI datalist; coco a COCO annotations.json
 of the 2D annotations (boxes, polygons, landmark keypoints, RLE masks of
 labelmap slices; image file names are SOP Instance UIDs); measurements a table of
@@ -110,17 +113,17 @@ func parseInterspersed(fs interface {
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, exportUsage)
-		return usageError{"no export format given (want nifti, seg, sr, nifti-labels, nnunet, coco or measurements)"}
+		return usageError{"no export format given (want nifti, seg, sr, rtstruct, nifti-labels, nnunet, coco or measurements)"}
 	}
 	format := args[0]
 	switch format {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, exportUsage)
 		return nil
-	case "nifti", "seg", "sr", "nifti-labels", "nnunet", "coco", "measurements":
+	case "nifti", "seg", "sr", "rtstruct", "nifti-labels", "nnunet", "coco", "measurements":
 	default:
 		fmt.Fprint(stderr, exportUsage)
-		return usageError{fmt.Sprintf("unknown export format %q (want nifti, seg, sr, nifti-labels, nnunet, coco or measurements)", format)}
+		return usageError{fmt.Sprintf("unknown export format %q (want nifti, seg, sr, rtstruct, nifti-labels, nnunet, coco or measurements)", format)}
 	}
 	fs := newFlagSet("export "+format, stderr)
 	var st storageFlags
@@ -241,6 +244,15 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s: DICOM SEG of revision %s, %d segments, %d frames\n", *out, rev, len(ds.Items(dicom.NewTag(0x0062, 0x0002))), ds.IntOr(dicom.NewTag(0x0028, 0x0008), 0))
+	case "rtstruct":
+		ds, err := env.svc.RTSTRUCT(ctx, env.op, rev, radmark.UID(*series))
+		if err != nil {
+			return err
+		}
+		if err := writeOut(*out, func(w io.Writer) error { return dicom.WriteFile(w, ds, dicom.WriteOptions{}) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s: RT Structure Set of revision %s, %d ROIs\n", *out, rev, len(ds.Items(dicom.NewTag(0x3006, 0x0020))))
 	case "sr":
 		ds, err := env.svc.SR(ctx, env.op, rev)
 		if err != nil {

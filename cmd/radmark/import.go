@@ -13,6 +13,7 @@ import (
 const importUsage = `Usage:
   radmark import seg   FILE --project ID|NAME --reader NAME [--series UID] [--add-labels]
   radmark import sr    FILE --project ID|NAME --reader NAME [--series UID] [--add-labels]
+  radmark import rtstruct FILE --project ID|NAME --reader NAME [--series UID] [--add-labels]
   radmark import nifti FILE --project ID|NAME --reader NAME --series UID [--labels 1=liver,2=nodule]
                             [--model NAME --model-version V]
 
@@ -33,23 +34,29 @@ the schema's questions of the same concept. It replaces the set's items
 and answers but keeps its segmentation. --add-labels adds labels for
 unknown findings and number questions for unknown measurements; groups
 with no place on the series are listed.
+
+An RTSTRUCT's ROIs are rasterised onto the series it references (its
+frame of reference must be the series'): closed planar contours filled
+even-odd at pixel centres, overlapping ROIs in separate layers, labelled
+by identification code or name (--add-labels adds unknown ones). Like a
+SEG it replaces the set's segmentation on that series.
 `
 
 // runImport runs `radmark import FORMAT FILE`.
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, importUsage)
-		return usageError{"no import format given (want seg, sr or nifti)"}
+		return usageError{"no import format given (want seg, sr, rtstruct or nifti)"}
 	}
 	format := args[0]
 	switch format {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, importUsage)
 		return nil
-	case "seg", "sr", "nifti":
+	case "seg", "sr", "rtstruct", "nifti":
 	default:
 		fmt.Fprint(stderr, importUsage)
-		return usageError{fmt.Sprintf("unknown import format %q (want seg, sr or nifti)", format)}
+		return usageError{fmt.Sprintf("unknown import format %q (want seg, sr, rtstruct or nifti)", format)}
 	}
 	fs := newFlagSet("import "+format, stderr)
 	var st storageFlags
@@ -57,7 +64,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	project := fs.String("project", "", "project id or name (required)")
 	reader := fs.String("reader", "", "reader whose annotation set receives the revision (default --actor)")
 	series := fs.String("series", "", "series to place the segmentation on")
-	addLabels := fs.Bool("add-labels", false, "seg, sr: add labels (and sr: questions) for codes the schema lacks")
+	addLabels := fs.Bool("add-labels", false, "seg, sr, rtstruct: add labels (and sr: questions) for codes the schema lacks")
 	labels := fs.String("labels", "", "nifti: map values to label ids, VALUE=LABEL,...")
 	model := fs.String("model", "", "nifti: the model that made the label map")
 	modelVersion := fs.String("model-version", "", "nifti: the model's version")
@@ -111,6 +118,14 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "sr":
 		var res *exchange.SRImport
 		if res, err = env.svc.ImportSR(ctx, env.op, data, opt); err == nil {
+			rev = res.Revision
+			for _, s := range res.Skipped {
+				fmt.Fprintf(stderr, "%s: not imported: %s\n", files[0], s)
+			}
+		}
+	case "rtstruct":
+		var res *exchange.RTImport
+		if res, err = env.svc.ImportRTSTRUCT(ctx, env.op, data, opt); err == nil {
 			rev = res.Revision
 			for _, s := range res.Skipped {
 				fmt.Fprintf(stderr, "%s: not imported: %s\n", files[0], s)
