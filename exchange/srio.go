@@ -121,7 +121,8 @@ func (s *Service) SR(ctx context.Context, op annotation.Op, rev radmark.ID) (*di
 	doc := &sr.Document{Source: ser.Header, SeriesUID: seg.UID(append([]string{"sr-series"}, key...)...),
 		InstanceUID: seg.UID(append([]string{"sr-instance"}, key...)...), SeriesNumber: 9500,
 		Date: created.Format("20060102"), Time: created.Format("150405"), Manufacturer: "radmark", Software: s.Software,
-		Content: root, Evidence: evidence}
+		Content: root, Evidence: evidence,
+		CodingSchemes: []sr.CodingScheme{{Designator: privateScheme, Name: "radmark annotation concepts", Organization: "radmark"}}}
 	return doc.Dataset()
 }
 

@@ -31,6 +31,14 @@ type Document struct {
 	Software     string
 	Content      *Node
 	Evidence     []Evidence
+	// CodingSchemes declares private coding schemes the content uses
+	// (Coding Scheme Identification Sequence).
+	CodingSchemes []CodingScheme
+}
+
+// CodingScheme identifies a coding scheme by its designator.
+type CodingScheme struct {
+	Designator, Name, Organization string
 }
 
 var copiedFromSource = []dicom.Tag{
@@ -79,6 +87,17 @@ func (d *Document) Dataset() (*dicom.Dataset, error) {
 	ds.SetItems(dicom.NewTag(0x0040, 0xA372)) // Performed Procedure Code Sequence (type 2)
 	if len(d.Evidence) > 0 {
 		ds.SetItems(dicom.NewTag(0x0040, 0xA375), evidenceItems(d.Evidence)...)
+	}
+	if len(d.CodingSchemes) > 0 {
+		var items []*dicom.Dataset
+		for _, c := range d.CodingSchemes {
+			it := &dicom.Dataset{}
+			it.SetString(tagCodingScheme, c.Designator)
+			it.SetString(dicom.NewTag(0x0008, 0x0115), c.Name)
+			it.SetString(dicom.NewTag(0x0008, 0x0116), c.Organization)
+			items = append(items, it)
+		}
+		ds.SetItems(dicom.NewTag(0x0008, 0x0110), items...)
 	}
 	d.Content.Encode(ds)
 	return ds, nil
