@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
+	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/archive"
 	"github.com/radmark/radmark/dicom"
 	"github.com/radmark/radmark/phantom"
@@ -86,6 +88,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer db.Close()
 	svc := newArchive(db, blobs, newDiscardLogger())
 	var tally ingestTally
+	// The demo studies in file order (CT first), for the workflow project's cases.
+	var studies []radmark.UID
 	for start := 0; start < len(names); start += ingestBatch {
 		batch := names[start:min(start+ingestBatch, len(names))]
 		sources := make([]archive.Source, len(batch))
@@ -98,6 +102,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		for i, r := range results {
 			tally.add(batch[i], r.Status, r.Err)
+			if r.Err == nil && !slices.Contains(studies, r.StudyUID) {
+				studies = append(studies, r.StudyUID)
+			}
 		}
 	}
 	fmt.Fprintf(stdout, "demo studies: stored %d, already present %d, rejected %d\n", tally.stored, tally.duplicate, len(tally.rejected))
@@ -110,5 +117,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := createDemoProject(ctx, db, stdout); err != nil {
 		return err
 	}
-	return setUpDemoAccounts(ctx, db, stdout)
+	if err := setUpDemoAccounts(ctx, db, stdout); err != nil {
+		return err
+	}
+	return createDemoWorkflow(ctx, db, studies, stdout)
 }

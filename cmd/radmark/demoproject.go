@@ -40,23 +40,9 @@ func createDemoProject(ctx context.Context, store annotation.Store, stdout io.Wr
 			return nil
 		}
 	}
-	ix := ontology.Default()
-	var labels []radmark.Label
-	for _, l := range demoLabels {
-		c, ok := ix.Lookup(l.scheme, l.code)
-		if !ok || len(c.Categories) == 0 {
-			return fmt.Errorf("demo label %s: %s %s is not a segmentation type in the shipped ontology", l.id, l.scheme, l.code)
-		}
-		labels = append(labels, radmark.Label{ID: l.id, Name: l.name, Color: l.color, Category: c.Categories[0], Type: c.Coded(), Kinds: l.kinds})
-	}
-	questions := []radmark.Question{
-		{ID: "quality", Text: "Is the image quality diagnostic?", Type: radmark.QuestionSingle, Level: radmark.LevelStudy, Required: true,
-			Options: []radmark.Option{{Value: "diagnostic"}, {Value: "limited"}, {Value: "non-diagnostic"}}},
-		{ID: "findings", Text: "Findings present", Type: radmark.QuestionMultiple, Level: radmark.LevelStudy,
-			Options: []radmark.Option{{Value: "nodule"}, {Value: "mass"}, {Value: "effusion"}, {Value: "none"}}},
-		{ID: "lung-rads", Text: "Lung-RADS category", Type: radmark.QuestionSingle, Level: radmark.LevelAnnotation, Labels: []string{"lung-nodule"},
-			Options: []radmark.Option{{Value: "1"}, {Value: "2"}, {Value: "3"}, {Value: "4A"}, {Value: "4B"}, {Value: "4X"}}},
-		{ID: "comment", Text: "Comment", Type: radmark.QuestionText, Level: radmark.LevelSeries},
+	labels, questions, err := demoSchema()
+	if err != nil {
+		return err
 	}
 	svc := &annotation.Service{Store: store}
 	op := annotation.Op{Actor: "radmark-demo"}
@@ -69,4 +55,28 @@ func createDemoProject(ctx context.Context, store annotation.Store, stdout io.Wr
 	}
 	fmt.Fprintf(stdout, "demo project %q created (%s)\n", p.Name, p.ID)
 	return nil
+}
+
+// demoSchema is the label schema of the demo projects: coded labels and
+// classification questions (one required, so submitting a read needs it).
+func demoSchema() ([]radmark.Label, []radmark.Question, error) {
+	ix := ontology.Default()
+	var labels []radmark.Label
+	for _, l := range demoLabels {
+		c, ok := ix.Lookup(l.scheme, l.code)
+		if !ok || len(c.Categories) == 0 {
+			return nil, nil, fmt.Errorf("demo label %s: %s %s is not a segmentation type in the shipped ontology", l.id, l.scheme, l.code)
+		}
+		labels = append(labels, radmark.Label{ID: l.id, Name: l.name, Color: l.color, Category: c.Categories[0], Type: c.Coded(), Kinds: l.kinds})
+	}
+	questions := []radmark.Question{
+		{ID: "quality", Text: "Is the image quality diagnostic?", Type: radmark.QuestionSingle, Level: radmark.LevelStudy, Required: true,
+			Options: []radmark.Option{{Value: "diagnostic"}, {Value: "limited"}, {Value: "non-diagnostic"}}},
+		{ID: "findings", Text: "Findings present", Type: radmark.QuestionMultiple, Level: radmark.LevelStudy,
+			Options: []radmark.Option{{Value: "nodule"}, {Value: "mass"}, {Value: "effusion"}, {Value: "none"}}},
+		{ID: "lung-rads", Text: "Lung-RADS category", Type: radmark.QuestionSingle, Level: radmark.LevelAnnotation, Labels: []string{"lung-nodule"},
+			Options: []radmark.Option{{Value: "1"}, {Value: "2"}, {Value: "3"}, {Value: "4A"}, {Value: "4B"}, {Value: "4X"}}},
+		{ID: "comment", Text: "Comment", Type: radmark.QuestionText, Level: radmark.LevelSeries},
+	}
+	return labels, questions, nil
 }

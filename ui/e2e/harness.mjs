@@ -204,8 +204,8 @@ export async function waitFor(what, fn, timeoutMs = 60_000, everyMs = 100) {
 
 /**
  * The demo account the tests and the benchmark sign in with (radmark demo
- * makes it). The site admin: the demo annotators see no studies yet,
- * because `radmark demo` puts no cases into the demo project.
+ * makes it). The site admin: the demo annotators see only the studies
+ * that are cases of a project of theirs (the workflow demo project's).
  */
 export const DEMO_ACCOUNT = Object.freeze({ name: 'admin', password: 'admin-radmark-demo' });
 

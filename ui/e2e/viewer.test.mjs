@@ -103,8 +103,9 @@ describe('radmark web UI', { skip, timeout: 300_000 }, () => {
     await page.goto(`${app}/`);
     await page.waitForSelector('[data-testid=study-row]');
     assert.equal(await page.locator('[data-testid=study-row]').count(), 3);
-    // The only project is chosen for the user.
-    await waitFor('the project list', async () => (await page.locator('[data-testid=project-select]').inputValue()) !== '');
+    // Two demo projects: the user chooses one (the only one is chosen for them: store.test.ts).
+    await waitFor('the project list', async () => (await page.locator('[data-testid=project-select] option').count()) === 3);
+    await page.selectOption('[data-testid=project-select]', { label: 'Demo: chest phantom' });
     const chosen = await page.locator('[data-testid=project-select] option:checked').innerText();
     assert.equal(chosen, 'Demo: chest phantom');
 
