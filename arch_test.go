@@ -21,7 +21,7 @@ func TestDependencyRule(t *testing.T) {
 		}
 		return m
 	}
-	for _, pkg := range []string{"", "/dicom", "/dicom/codec", "/archive", "/render", "/phantom", "/ontology", "/labelmap", "/annotation", "/volume", "/audit", "/workflow", "/auth", "/dimse", "/deid", "/nifti", "/seg", "/dataset", "/exchange", "/coco", "/sr"} {
+	for _, pkg := range []string{"", "/dicom", "/dicom/codec", "/archive", "/render", "/phantom", "/ontology", "/labelmap", "/annotation", "/volume", "/audit", "/workflow", "/auth", "/dimse", "/deid", "/nifti", "/seg", "/dataset", "/exchange", "/coco", "/sr", "/intake"} {
 		d := deps(pkg)
 		for _, banned := range []string{"net/http", "database/sql", mod + "/httpapi", mod + "/sqlite", mod + "/postgres"} {
 			if d[banned] {

@@ -66,20 +66,11 @@ func corpus(t *testing.T) []corpusFile {
 
 func encode(t testing.TB, f *dicom.File, ds *dicom.Dataset) []byte {
 	t.Helper()
-	ts := f.TransferSyntax.UID
-	if known, ok := dicom.LookupTransferSyntax(ts); !ok || known.BigEndian {
-		ts = dicom.ExplicitVRLittleEndian
-	}
-	if px := ds.Get(dicom.TagPixelData); px == nil || !px.Encapsulated {
-		if known, _ := dicom.LookupTransferSyntax(ts); known.Encapsulated {
-			ts = dicom.ExplicitVRLittleEndian
-		}
-	}
-	var b bytes.Buffer
-	if err := dicom.WriteFile(&b, ds, dicom.WriteOptions{TransferSyntax: ts}); err != nil {
+	b, err := Encode(f, ds)
+	if err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	return b.Bytes()
+	return b
 }
 
 // TestCorpus de-identifies every parseable file of the shared data: the

@@ -1,0 +1,325 @@
+// Package intake brings instances into a project, whatever the door
+// (DIMSE C-STORE to a project's AE title, STOW-RS to a project, a case
+// upload): each is de-identified by the project's current profile before
+// the archive sees it, so a project only ever holds de-identified copies.
+// It fails closed: a project without a valid profile accepts nothing, an
+// instance the profile cannot process is refused, never passed through,
+// and an image that may carry burned-in text is held in the quarantine
+// for review instead of reaching the project. The original is stored only
+// when the site keeps an identifiable archive (KeepOriginals); otherwise
+// it lives no longer than the caller's temporary copy.
+//
+// It also owns the review of the quarantine and the audited look-up of
+// the sealed linkage, the operations an admin runs on what intake made.
+package intake
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/annotation"
+	"github.com/radmark/radmark/archive"
+	"github.com/radmark/radmark/deid"
+	"github.com/radmark/radmark/dicom"
+	"github.com/radmark/radmark/workflow"
+)
+
+// Archive is what intake needs of the archive; *archive.Service is one.
+type Archive interface {
+	Ingest(ctx context.Context, sources []archive.Source, opts archive.IngestOptions) ([]archive.Result, error)
+}
+
+// Cases attaches studies to a project; *workflow.Service is one.
+type Cases interface {
+	AddCases(ctx context.Context, op workflow.Op, project radmark.ID, req workflow.AddRequest) (*workflow.AddResult, error)
+}
+
+// Service de-identifies instances into projects. Archive, Deid, Store and
+// Blobs are required.
+type Service struct {
+	Archive Archive
+	Deid    *deid.Service
+	// Store keeps profiles, linkage and the quarantine.
+	Store deid.Store
+	// Blobs holds the de-identified bytes of quarantined instances.
+	Blobs radmark.BlobStore
+	// Cases, if set, makes each study (or series) received a case of the
+	// project; without it instances are stored but attached to nothing.
+	Cases Cases
+	// KeepOriginals stores each original in the archive as well: the
+	// site's identifiable archive. Off, originals are not kept.
+	KeepOriginals bool
+	Logger        *slog.Logger
+	Now           func() time.Time
+
+	// attached remembers the cases already made, so a 300-slice series
+	// sent one C-STORE at a time asks the workflow once, not 300 times.
+	mu       sync.Mutex
+	attached map[attachKey]time.Time
+}
+
+type attachKey struct {
+	project radmark.ID
+	ref     workflow.CaseRef
+}
+
+// attachedTTL bounds how long a made case is trusted without asking the
+// workflow again (a case removed meanwhile is then added again).
+const attachedTTL = 10 * time.Minute
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Request says where instances go and who sends them.
+type Request struct {
+	Project radmark.ID
+	Op      workflow.Op
+	// Door names the way in for cases and the audit trail: "dimse",
+	// "stow" or "upload".
+	Door string
+	// BySeries makes each series a case instead of each study.
+	BySeries bool
+}
+
+// Result is what happened to one source.
+type Result struct {
+	Name string
+	// Instance is the de-identified instance as stored (UIDs remapped);
+	// its Err says why a de-identified instance was refused by the
+	// archive.
+	Instance archive.Result
+	// Quarantined gives the reason the instance is held for review
+	// instead of reaching the project.
+	Quarantined string
+	// Err says why the source was refused (a *radmark.Error).
+	Err error
+}
+
+// ProfileVersion is a name and version, for messages.
+func profileName(p *deid.Profile) string { return fmt.Sprintf("%s v%d", p.Name, p.Version) }
+
+// Profile returns the project's current profile, or an error that says
+// the project accepts nothing: intake's first check, made before a byte
+// is received where the door allows it.
+func (s *Service) Profile(ctx context.Context, project radmark.ID) (*deid.Profile, error) {
+	if s.Deid == nil || s.Deid.Profiles == nil {
+		return nil, radmark.Errorf(radmark.EUNAVAILABLE, "de-identification is not configured on this server: project %s accepts no images", project)
+	}
+	p, err := s.Deid.Profiles.CurrentDeidProfile(ctx, string(project))
+	if errors.Is(err, deid.ErrNoProfile) || (err == nil && p == nil) {
+		return nil, radmark.Errorf(radmark.EINVALID, "project %s has no de-identification profile, so it accepts no images: put one first (PUT /api/v1/projects/%s/deid/profiles)", project, project)
+	}
+	if err != nil {
+		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the de-identification profile cannot be read")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, radmark.Errorf(radmark.EINVALID, "project %s's de-identification profile %s is not usable, so it accepts no images: %v", project, profileName(p), err)
+	}
+	return p, nil
+}
+
+// Ingest de-identifies sources into req.Project. Each source succeeds or
+// fails on its own; the error is for the request as a whole (no profile,
+// the store unavailable), and then nothing was stored.
+func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Source) ([]Result, error) {
+	if _, err := s.Profile(ctx, req.Project); err != nil {
+		return nil, err
+	}
+	results := make([]Result, len(sources))
+	var deidentified []archive.Source
+	var at []int // positions in results of deidentified
+	var originals []archive.Source
+	for i, src := range sources {
+		r := &results[i]
+		r.Name = src.Name
+		out, quarantine, err := s.deidentify(ctx, req, src)
+		if err != nil {
+			r.Err = err
+			continue
+		}
+		if s.KeepOriginals {
+			originals = append(originals, src)
+		}
+		if quarantine != "" {
+			r.Quarantined = quarantine
+			r.Instance, r.Err = s.quarantine(ctx, req, out, quarantine)
+			continue
+		}
+		deidentified = append(deidentified, out)
+		at = append(at, i)
+	}
+	if len(originals) > 0 {
+		if err := s.keepOriginals(ctx, originals); err != nil {
+			// The identifiable archive is the site's promise: an instance
+			// whose original is lost is refused as a whole.
+			for i := range results {
+				if results[i].Err == nil {
+					results[i].Err = err
+				}
+			}
+			return results, nil
+		}
+	}
+	if len(deidentified) > 0 {
+		stored, err := s.Archive.Ingest(ctx, deidentified, archive.IngestOptions{})
+		for j, res := range stored {
+			r := &results[at[j]]
+			r.Instance = res
+			r.Err = res.Err
+		}
+		if err != nil {
+			return results, err
+		}
+	}
+	if err := s.attach(ctx, req, results); err != nil {
+		for i := range results {
+			if results[i].Err == nil && results[i].Quarantined == "" {
+				results[i].Err = err
+			}
+		}
+	}
+	return results, nil
+}
+
+// deidentify parses src, de-identifies it and encodes the result.
+func (s *Service) deidentify(ctx context.Context, req Request, src archive.Source) (archive.Source, string, error) {
+	f, err := dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, dicom.ParseOptions{})
+	if err != nil {
+		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "cannot be parsed, so it cannot be de-identified: "+err.Error())
+	}
+	res, err := s.Deid.Deidentify(ctx, string(req.Project), f.Dataset)
+	switch {
+	case errors.Is(err, deid.ErrNoProfile):
+		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, err.Error())
+	case errors.Is(err, deid.ErrUnprocessable):
+		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "refused, not passed through: "+err.Error())
+	case err != nil:
+		return archive.Source{}, "", radmark.WrapError(radmark.EUNAVAILABLE, err, "de-identification failed: "+err.Error())
+	}
+	b, err := deid.Encode(f, res.Dataset)
+	if err != nil {
+		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "the de-identified instance cannot be written: "+err.Error())
+	}
+	sum := sha256.Sum256(b)
+	out := archive.Source{Name: src.Name, Data: bytes.NewReader(b), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}
+	return out, res.Quarantine, nil
+}
+
+// quarantineKey addresses a quarantined instance's de-identified bytes.
+func quarantineKey(sum string) string { return "quarantine/" + sum[:2] + "/" + sum }
+
+// quarantine holds a de-identified instance for review: its bytes in the
+// blob store, its record (with an audit event) in the store. A re-sent
+// instance already held is not an error.
+func (s *Service) quarantine(ctx context.Context, req Request, src archive.Source, reason string) (archive.Result, error) {
+	f, err := dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, dicom.ParseOptions{StopAtPixelData: true})
+	if err != nil {
+		return archive.Result{}, radmark.WrapError(radmark.EINTERNAL, err, "re-read the de-identified instance")
+	}
+	res := archive.Result{Name: src.Name, SOPClassUID: radmark.UID(f.Dataset.String(dicom.TagSOPClassUID)),
+		SOPInstanceUID: radmark.UID(f.Dataset.String(dicom.TagSOPInstanceUID)),
+		StudyUID:       radmark.UID(f.Dataset.String(dicom.TagStudyInstanceUID)),
+		SeriesUID:      radmark.UID(f.Dataset.String(dicom.TagSeriesInstanceUID)), TransferSyntax: f.TransferSyntax.UID}
+	key := quarantineKey(src.SHA256)
+	if _, err := s.Blobs.Put(ctx, key, io.NewSectionReader(src.Data, 0, src.Size), src.Size); err != nil {
+		return res, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
+	}
+	item := &deid.QuarantineItem{ProjectID: req.Project, SOPInstanceUID: string(res.SOPInstanceUID), Reason: reason, BlobKey: key, CreatedAt: s.now()}
+	ev := s.event(req.Op, "deid.quarantine.put", "instance", string(res.SOPInstanceUID),
+		fmt.Sprintf("project %s via %s: %s", req.Project, req.Door, reason))
+	if err := s.Store.PutQuarantine(ctx, item, ev); err != nil {
+		if radmark.ErrorCode(err) == radmark.ECONFLICT {
+			return res, nil // the same instance again: held already
+		}
+		// Only this item could hold these bytes (see dropHeld).
+		if derr := s.Blobs.Delete(context.WithoutCancel(ctx), key); derr != nil {
+			s.logger().Warn("intake: delete unrecorded quarantine bytes", "key", key, "err", derr)
+		}
+		return res, err
+	}
+	return res, nil
+}
+
+// keepOriginals stores originals in the identifiable archive.
+func (s *Service) keepOriginals(ctx context.Context, originals []archive.Source) error {
+	res, err := s.Archive.Ingest(ctx, originals, archive.IngestOptions{})
+	if err != nil {
+		return radmark.WrapError(radmark.EUNAVAILABLE, err, "the identifiable archive is unavailable")
+	}
+	for _, r := range res {
+		if r.Err != nil && radmark.ErrorCode(r.Err) != radmark.ECONFLICT {
+			return radmark.WrapError(radmark.ErrorCode(r.Err), r.Err, "the original cannot be kept in the identifiable archive: "+radmark.ErrorMessage(r.Err))
+		}
+	}
+	return nil
+}
+
+// attach makes the stored instances' studies (or series) cases of the
+// project.
+func (s *Service) attach(ctx context.Context, req Request, results []Result) error {
+	if s.Cases == nil {
+		return nil
+	}
+	var refs []workflow.CaseRef
+	seen := map[workflow.CaseRef]bool{}
+	now := s.now()
+	s.mu.Lock()
+	for _, r := range results {
+		if r.Err != nil || r.Quarantined != "" || r.Instance.StudyUID == "" {
+			continue
+		}
+		ref := workflow.CaseRef{StudyUID: r.Instance.StudyUID}
+		if req.BySeries {
+			ref.SeriesUID = r.Instance.SeriesUID
+		}
+		if seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		if t, ok := s.attached[attachKey{req.Project, ref}]; ok && now.Sub(t) < attachedTTL {
+			continue
+		}
+		refs = append(refs, ref)
+	}
+	s.mu.Unlock()
+	if len(refs) == 0 {
+		return nil
+	}
+	if _, err := s.Cases.AddCases(ctx, req.Op, req.Project, workflow.AddRequest{Studies: refs, Source: req.Door}); err != nil {
+		return radmark.WrapError(radmark.ErrorCode(err), err, "stored de-identified, but not made a case of the project: "+radmark.ErrorMessage(err))
+	}
+	s.mu.Lock()
+	if s.attached == nil || len(s.attached) > 100000 {
+		s.attached = map[attachKey]time.Time{}
+	}
+	for _, ref := range refs {
+		s.attached[attachKey{req.Project, ref}] = now
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Service) event(op workflow.Op, action, objectType, objectID, detail string) *radmark.AuditEvent {
+	return &radmark.AuditEvent{ID: annotation.NewID(), Time: s.now(), Actor: op.Actor.Name(), Action: action,
+		ObjectType: objectType, ObjectID: objectID, RequestID: op.RequestID, Detail: detail}
+}

@@ -1,0 +1,353 @@
+package intake_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/annotation"
+	"github.com/radmark/radmark/archive"
+	"github.com/radmark/radmark/deid"
+	"github.com/radmark/radmark/dicom"
+	"github.com/radmark/radmark/intake"
+	"github.com/radmark/radmark/internal/testdb"
+	"github.com/radmark/radmark/internal/testenv"
+	"github.com/radmark/radmark/workflow"
+)
+
+// env is intake over a real archive, workflow and store on one engine,
+// with one project that has a workflow but (until put) no profile.
+type env struct {
+	t       *testing.T
+	store   testdb.Store
+	deids   deid.Store
+	arch    *archive.Service
+	blobs   radmark.BlobStore
+	svc     *intake.Service
+	project radmark.ID
+	op      workflow.Op
+}
+
+var (
+	siteSecret = bytes.Repeat([]byte("s"), 32)
+	linkKey    = bytes.Repeat([]byte("k"), 32)
+)
+
+func newEnv(t *testing.T, engine testdb.Engine) *env {
+	t.Helper()
+	store := engine.Open(t)
+	ds, ok := store.(deid.Store)
+	if !ok {
+		t.Fatalf("%T is not a deid store", store)
+	}
+	wfs, ok := store.(workflow.Store)
+	if !ok {
+		t.Fatalf("%T is not a workflow store", store)
+	}
+	a, blobs := testdb.Archive(t, store)
+	ann := &annotation.Service{Store: store, Blobs: blobs, Images: &annotation.ArchiveImages{Source: a}}
+	wf := &workflow.Service{Store: wfs, Annotations: ann, Archive: store, Roster: &workflow.MemoryRoster{}}
+	p, err := ann.CreateProject(t.Context(), annotation.Op{Actor: "mgr"}, "De-identified study", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := workflow.Op{Actor: &radmark.Actor{User: &radmark.User{ID: "user-mgr", Name: "mgr"}, Via: "session"}, RequestID: "req-1"}
+	if _, err := wf.PutConfig(t.Context(), op, &radmark.WorkflowConfig{ProjectID: p.ID, Readers: 1, ReaderRoles: []radmark.Role{radmark.RoleAnnotator},
+		Assignment: radmark.AssignPull}, 0); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := deid.NewSealer(linkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &intake.Service{Archive: a, Store: ds, Blobs: blobs, Cases: wf,
+		Deid: &deid.Service{Profiles: ds, Linkage: ds, Sealer: sealer, SiteSecret: siteSecret}}
+	return &env{t: t, store: store, deids: ds, arch: a, blobs: blobs, svc: svc, project: p.ID, op: op}
+}
+
+func (e *env) putProfile() {
+	e.t.Helper()
+	p := &deid.Profile{Name: "research", Options: deid.Options{RetainLongitudinalModifiedDates: true, CleanDescriptors: true}}
+	if err := e.svc.PutProfile(e.t.Context(), e.op, e.project, p); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+type original struct {
+	path string
+	b    []byte
+	ds   *dicom.Dataset
+}
+
+func load(t *testing.T, paths ...string) []original {
+	t.Helper()
+	var out []original
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := dicom.ParseBytes(b, dicom.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, original{p, b, f.Dataset})
+	}
+	return out
+}
+
+func sources(os []original) []archive.Source {
+	var out []archive.Source
+	for _, o := range os {
+		out = append(out, archive.Source{Name: filepath.Base(o.path), Data: bytes.NewReader(o.b), Size: int64(len(o.b))})
+	}
+	return out
+}
+
+// stored reads an instance back from the archive.
+func (e *env) stored(uid radmark.UID) *dicom.Dataset {
+	e.t.Helper()
+	in, err := e.store.Instance(e.t.Context(), uid)
+	if err != nil {
+		e.t.Fatalf("instance %s: %v", uid, err)
+	}
+	rc, err := e.arch.Open(e.t.Context(), in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f, err := dicom.ParseBytes(b, dicom.ParseOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return f.Dataset
+}
+
+func liverFiles(t *testing.T) []string {
+	dir := filepath.Join(testenv.SharedData(t), "annotations", "dcmqi_liver-seg_ct-3slice")
+	files, _ := filepath.Glob(filepath.Join(dir, "images", "*.dcm"))
+	if len(files) != 3 {
+		t.Fatalf("want the 3 liver CT slices in %s, found %d", dir, len(files))
+	}
+	return append(files, filepath.Join(dir, "liver.seg.dcm"))
+}
+
+var tagReferencedSOPInstanceUID = dicom.NewTag(0x0008, 0x1155)
+
+// referenced collects every Referenced SOP Instance UID in ds.
+func referenced(ds *dicom.Dataset) []string {
+	var out []string
+	for i := range ds.Elements {
+		e := &ds.Elements[i]
+		if e.Tag == tagReferencedSOPInstanceUID {
+			out = append(out, ds.String(e.Tag))
+		}
+		for _, it := range e.Items {
+			out = append(out, referenced(it)...)
+		}
+	}
+	return out
+}
+
+func TestIngest(t *testing.T) {
+	for _, engine := range testdb.Engines {
+		t.Run(engine.Name, func(t *testing.T) {
+			e := newEnv(t, engine)
+			ctx := t.Context()
+			origs := load(t, liverFiles(t)...)
+
+			// No profile: nothing is accepted, nothing stored.
+			if _, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs)); radmark.ErrorCode(err) != radmark.EINVALID {
+				t.Fatalf("ingest without a profile: %v, want invalid", err)
+			}
+			for _, o := range origs {
+				if _, err := e.store.Instance(ctx, radmark.UID(o.ds.String(dicom.TagSOPInstanceUID))); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+					t.Fatalf("original %s stored without a profile: %v", o.path, err)
+				}
+			}
+
+			e.putProfile()
+			res, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			profile, err := e.svc.Profile(ctx, e.project)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := deid.New(*profile, deid.ProjectKey(siteSecret, string(e.project)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ctUIDs []string
+			for i, r := range res {
+				if r.Err != nil || r.Quarantined != "" {
+					t.Fatalf("%s: %v %q", r.Name, r.Err, r.Quarantined)
+				}
+				orig := origs[i].ds
+				uid := r.Instance.SOPInstanceUID
+				if want := d.UID(orig.String(dicom.TagSOPInstanceUID)); string(uid) != want || !bytes.HasPrefix([]byte(uid), []byte("2.25.")) {
+					t.Fatalf("%s stored as %s, want the remapped %s", r.Name, uid, want)
+				}
+				got := e.stored(uid)
+				if fs := d.Scan(orig, got); len(fs) > 0 {
+					t.Errorf("%s: PHI scanner: %v", r.Name, fs)
+				}
+				if _, err := e.store.Instance(ctx, radmark.UID(orig.String(dicom.TagSOPInstanceUID))); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+					t.Errorf("original %s is in the archive without an identifiable archive: %v", r.Name, err)
+				}
+				if i < 3 {
+					ctUIDs = append(ctUIDs, string(uid))
+				} else {
+					refs := referenced(got)
+					if len(refs) == 0 {
+						t.Fatal("the SEG references nothing")
+					}
+					for _, ref := range refs {
+						if !slices.Contains(ctUIDs, ref) {
+							t.Errorf("the SEG references %s, not one of the stored CT slices %v", ref, ctUIDs)
+						}
+					}
+				}
+				if r.Instance.StudyUID != res[0].Instance.StudyUID {
+					t.Errorf("%s is in study %s, the CT in %s", r.Name, r.Instance.StudyUID, res[0].Instance.StudyUID)
+				}
+			}
+			cases, err := e.store.(workflow.Store).Cases(ctx, radmark.CaseFilter{ProjectID: e.project})
+			if err != nil || len(cases) != 1 || cases[0].StudyUID != res[0].Instance.StudyUID {
+				t.Fatalf("cases %v %v, want the de-identified study %s", cases, err, res[0].Instance.StudyUID)
+			}
+
+			// The same input again: the same UIDs, duplicates, no new case.
+			again, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range again {
+				if again[i].Err != nil || again[i].Instance.SOPInstanceUID != res[i].Instance.SOPInstanceUID || again[i].Instance.Status != radmark.PutDuplicate {
+					t.Errorf("re-send of %s: %+v, want a duplicate of %s", again[i].Name, again[i].Instance, res[i].Instance.SOPInstanceUID)
+				}
+			}
+
+			// Linkage: an admin look-up opens the sealed record, audited.
+			links, err := e.svc.Linkage(ctx, e.op, e.project, string(res[0].Instance.SOPInstanceUID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(links, func(l deid.Link) bool {
+				return l.Kind == "patient_id" && l.Original == origs[0].ds.String(dicom.TagPatientID)
+			}) {
+				t.Errorf("linkage %v lacks the original PatientID", links)
+			}
+			evs, err := e.store.AuditEvents(ctx, radmark.AuditFilter{Action: "deid.linkage.read"})
+			if err != nil || len(evs) != 1 || evs[0].Actor != "mgr" {
+				t.Errorf("linkage look-up audit events %v %v, want one by mgr", evs, err)
+			}
+		})
+	}
+}
+
+func TestQuarantine(t *testing.T) {
+	for _, engine := range testdb.Engines {
+		t.Run(engine.Name, func(t *testing.T) {
+			e := newEnv(t, engine)
+			ctx := t.Context()
+			e.putProfile()
+			sc := load(t, filepath.Join(testenv.SharedData(t), "multiframe", "SC_rgb_2frame.dcm"))
+			garbage := archive.Source{Name: "garbage", Data: bytes.NewReader([]byte("not DICOM at all")), Size: 16}
+			req := intake.Request{Project: e.project, Op: e.op, Door: "dimse"}
+			res, err := e.svc.Ingest(ctx, req, append(sources(sc), garbage))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res[0].Err != nil || res[0].Quarantined == "" {
+				t.Fatalf("secondary capture: %v %q, want quarantined", res[0].Err, res[0].Quarantined)
+			}
+			if radmark.ErrorCode(res[1].Err) != radmark.EINVALID {
+				t.Fatalf("garbage: %v, want refused as invalid", res[1].Err)
+			}
+			uid := res[0].Instance.SOPInstanceUID
+			if _, err := e.store.Instance(ctx, uid); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+				t.Fatalf("a quarantined instance reached the archive: %v", err)
+			}
+			items, err := e.deids.Quarantine(ctx, e.project)
+			if err != nil || len(items) != 1 || items[0].SOPInstanceUID != string(uid) {
+				t.Fatalf("quarantine %v %v, want %s", items, err, uid)
+			}
+			// Sent again: held already, not an error.
+			if again, err := e.svc.Ingest(ctx, req, sources(sc)); err != nil || again[0].Err != nil || again[0].Quarantined == "" {
+				t.Fatalf("re-send of a quarantined instance: %v %+v", err, again)
+			}
+			if _, err := e.svc.Release(ctx, e.op, e.project, "2.25.1"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+				t.Fatalf("release of an unknown instance: %v", err)
+			}
+			rel, err := e.svc.Release(ctx, e.op, e.project, string(uid))
+			if err != nil || rel.Instance.SOPInstanceUID != uid {
+				t.Fatalf("release: %+v %v", rel, err)
+			}
+			if fs := mustDeid(t, e).Scan(sc[0].ds, e.stored(uid)); len(fs) > 0 {
+				t.Errorf("released instance: PHI scanner: %v", fs)
+			}
+			if _, _, err := e.blobs.Get(ctx, items[0].BlobKey); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+				t.Errorf("held bytes left after release: %v", err)
+			}
+			if items, _ := e.deids.Quarantine(ctx, e.project); len(items) != 0 {
+				t.Errorf("quarantine after release: %v", items)
+			}
+			// Sent once more, held again; rejected this time.
+			if _, err := e.svc.Ingest(ctx, req, sources(sc)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.svc.Reject(ctx, e.op, e.project, string(uid)); err != nil {
+				t.Fatal(err)
+			}
+			for _, action := range []string{"deid.quarantine.put", "deid.quarantine.release", "deid.quarantine.reject"} {
+				if evs, err := e.store.AuditEvents(ctx, radmark.AuditFilter{Action: action}); err != nil || len(evs) == 0 {
+					t.Errorf("no %s audit event: %v", action, err)
+				}
+			}
+		})
+	}
+}
+
+func mustDeid(t *testing.T, e *env) *deid.Deidentifier {
+	t.Helper()
+	p, err := e.svc.Profile(t.Context(), e.project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := deid.New(*p, deid.ProjectKey(siteSecret, string(e.project)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestKeepOriginals: with the identifiable archive on, the original is
+// stored too, and the project still gets only the de-identified copy.
+func TestKeepOriginals(t *testing.T) {
+	e := newEnv(t, testdb.Engines[0])
+	e.putProfile()
+	e.svc.KeepOriginals = true
+	origs := load(t, liverFiles(t)[0])
+	res, err := e.svc.Ingest(context.Background(), intake.Request{Project: e.project, Op: e.op, Door: "upload"}, sources(origs))
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	if _, err := e.store.Instance(t.Context(), radmark.UID(origs[0].ds.String(dicom.TagSOPInstanceUID))); err != nil {
+		t.Errorf("original not kept: %v", err)
+	}
+	cases, _ := e.store.(workflow.Store).Cases(t.Context(), radmark.CaseFilter{ProjectID: e.project})
+	if len(cases) != 1 || cases[0].StudyUID != res[0].Instance.StudyUID {
+		t.Errorf("cases %v, want only the de-identified study %s", cases, res[0].Instance.StudyUID)
+	}
+}
