@@ -7,6 +7,8 @@ import { urlFor } from './state/store.ts';
 import { type Services, ServicesContext, useAppState } from './state/useStore.ts';
 import { Viewer } from './viewer/Viewer.tsx';
 import { Worklist } from './worklist/Worklist.tsx';
+import { TaskBar } from './workflow/TaskBar.tsx';
+import { WorkflowNav, WorkflowPage } from './workflow/WorkflowPage.tsx';
 
 export function App({ services }: { services: Services }) {
   return (
@@ -43,6 +45,7 @@ function Shell({ services }: { services: Services }) {
   }, [api, store]);
   const ready = auth.state === 'signedIn' || auth.state === 'anonymous';
   const userKey = auth.state === 'signedIn' ? auth.session.user.id : auth.state;
+  const signedIn = auth.state === 'signedIn' ? auth.session : undefined;
 
   // Projects are listed once per signed-in user; the user picks the one to work in.
   useEffect(() => {
@@ -82,6 +85,7 @@ function Shell({ services }: { services: Services }) {
             ← Study list
           </button>
         )}
+        {auth.state === 'signedIn' && <WorkflowNav />}
         <span className="spacer" />
         <ProjectSelector />
         {auth.state === 'signedIn' && (
@@ -106,7 +110,17 @@ function Shell({ services }: { services: Services }) {
       <Notices />
       <main className="content">
         {(ready || (auth.state === 'signedOut' && auth.expired)) &&
-          (route.page === 'worklist' ? <Worklist /> : <Viewer key={route.studyUID} studyUID={route.studyUID} seriesUID={route.seriesUID} user={auth.state === 'signedIn' ? auth.session.user.name : undefined} />)}
+          (route.page === 'worklist' ? (
+            <Worklist />
+          ) : route.page === 'viewer' ? (
+            <>
+              {route.taskId && <TaskBar key={route.taskId} taskId={route.taskId} session={signedIn} reader={route.reader} />}
+              {/* A task opened by someone else (a reviewer, an arbiter) shows that reader's annotations. */}
+              <Viewer key={`${route.studyUID}|${route.reader ?? ''}`} studyUID={route.studyUID} seriesUID={route.seriesUID} user={route.reader ?? signedIn?.user.name} />
+            </>
+          ) : (
+            <WorkflowPage page={route.page} session={signedIn} />
+          ))}
       </main>
       {auth.state === 'signedOut' && <SignIn expired={auth.expired} onSignedIn={(session) => setAuth({ state: 'signedIn', session })} />}
     </div>

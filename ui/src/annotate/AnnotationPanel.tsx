@@ -10,7 +10,7 @@ import type { Answer, Item, LabelSchema, Question } from '../api/client.ts';
 import { describeError } from '../api/client.ts';
 import { useServices } from '../state/useStore.ts';
 import type { ViewerController } from '../viewer/cornerstone.ts';
-import { type Draft, AnnotationSession, loadDraft } from './session.ts';
+import { type Draft, AnnotationSession, loadDraft, openSessions } from './session.ts';
 import { type EditAction, type KeyBinding, actionForKey, loadBindings } from './shortcuts.ts';
 import { type AnnotationController, type Segment, type ShownItem, TOOL_DEFS, type ToolId, hexColor, instanceName } from './tools.ts';
 
@@ -95,6 +95,10 @@ export function AnnotationPanel(props: PanelProps) {
         },
       }),
   );
+  useEffect(() => {
+    openSessions.add(session);
+    return () => void openSessions.delete(session);
+  }, [session]);
   const snap = useSyncExternalStore((l) => session.subscribe(l), () => session.snapshot());
   // shownItems is cached by the controller until the next change.
   const stableItems = useSyncExternalStore(

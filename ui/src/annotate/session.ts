@@ -66,6 +66,9 @@ export function clearDraft(key: string): void {
   }
 }
 
+/** The sessions the viewer has open: a task's Submit saves them first (src/workflow/TaskBar.tsx). */
+export const openSessions = new Set<AnnotationSession>();
+
 export class AnnotationSession {
   private set: AnnotationSet | undefined;
   private head: string | undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Project } from '../api/client.ts';
-import { PAGE_SIZE, Store, initialState, parseLocation, reduce, selectedProject, urlFor } from './store.ts';
+import { PAGE_SIZE, Store, WORK_PAGES, initialState, parseLocation, reduce, selectedProject, urlFor } from './store.ts';
 
 const p = (id: string): Project => ({ id, name: `Project ${id}`, createdAt: '2026-01-01T00:00:00Z', createdBy: 'me', schemaVersion: 1 });
 
@@ -63,6 +63,21 @@ describe('URLs', () => {
     const url = urlFor({ page: 'viewer', studyUID: '1.2.840.1', seriesUID: '1.2.840.1.5' }, {}, undefined);
     expect(url).toBe('/studies/1.2.840.1?series=1.2.840.1.5');
     expect(parseLocation(new URL(url, 'http://x')).route).toEqual({ page: 'viewer', studyUID: '1.2.840.1', seriesUID: '1.2.840.1.5' });
+  });
+  it('round-trips a study opened for a task, showing another reader', () => {
+    const route = { page: 'viewer' as const, studyUID: '1.2.840.1', taskId: 't-1', reader: 'annotator1' };
+    const url = urlFor(route, {}, 'p1');
+    expect(url).toBe('/studies/1.2.840.1?task=t-1&reader=annotator1&project=p1');
+    expect(parseLocation(new URL(url, 'http://x'))).toEqual({ route: { ...route, seriesUID: undefined }, query: {}, projectId: 'p1' });
+  });
+  it('round-trips the workflow pages', () => {
+    for (const page of WORK_PAGES) {
+      const url = urlFor({ page }, { patientName: 'ignored' }, 'p1');
+      expect(url).toBe(`/${page}?project=p1`);
+      expect(parseLocation(new URL(url, 'http://x'))).toEqual({ route: { page }, query: {}, projectId: 'p1' });
+    }
+    expect(parseLocation({ pathname: '/tasks/', search: '' }).route).toEqual({ page: 'tasks' });
+    expect(parseLocation({ pathname: '/tasks/x', search: '' }).route).toEqual({ page: 'worklist' });
   });
   it('sends anything that is not a study UID to the study list', () => {
     expect(parseLocation({ pathname: '/studies/<script>', search: '' }).route).toEqual({ page: 'worklist' });

@@ -6,9 +6,15 @@ import type { Project } from '../api/client.ts';
 import type { StudyQuery } from '../dicomweb/qido.ts';
 import type { PrimaryTool } from '../viewer/presets.ts';
 
+/** The reading workflow's pages (src/workflow), each at /<page>. */
+export const WORK_PAGES = ['tasks', 'review', 'arbitration', 'project', 'admin'] as const;
+export type WorkPage = (typeof WORK_PAGES)[number];
+
 export type Route =
   | { page: 'worklist' }
-  | { page: 'viewer'; studyUID: string; seriesUID?: string };
+  | { page: WorkPage }
+  /** taskId: the study is open for that task; reader: whose annotation set is shown (default: the user's). */
+  | { page: 'viewer'; studyUID: string; seriesUID?: string; taskId?: string; reader?: string };
 
 export type Layout = 'auto' | 'mpr' | 'stack';
 
@@ -122,7 +128,8 @@ export function selectedProject(s: AppState): Project | undefined {
 // The route and the search live in the URL so a study can be bookmarked or
 // shared and the browser's back button works:
 //   /?name=doe&modality=CT&from=2024-01-01&to=2024-12-31&project=<id>
-//   /studies/<StudyInstanceUID>?series=<SeriesInstanceUID>&project=<id>
+//   /studies/<StudyInstanceUID>?series=<SeriesInstanceUID>&project=<id>&task=<id>&reader=<name>
+//   /tasks, /review, /arbitration, /project, /admin ?project=<id>
 
 export interface Location {
   pathname: string;
@@ -139,13 +146,16 @@ export function parseLocation(loc: Location): { route: Route; query: StudyQuery;
     const studyUID = decodeURIComponent(m[1]);
     if (uidPattern.test(studyUID)) {
       const seriesUID = params.get('series') || undefined;
-      return {
-        route: { page: 'viewer', studyUID, seriesUID: seriesUID && uidPattern.test(seriesUID) ? seriesUID : undefined },
-        query: {},
-        projectId,
-      };
+      const route: Route = { page: 'viewer', studyUID, seriesUID: seriesUID && uidPattern.test(seriesUID) ? seriesUID : undefined };
+      const taskId = params.get('task');
+      const reader = params.get('reader');
+      if (taskId) route.taskId = taskId;
+      if (reader) route.reader = reader;
+      return { route, query: {}, projectId };
     }
   }
+  const work = WORK_PAGES.find((w) => loc.pathname === `/${w}` || loc.pathname === `/${w}/`);
+  if (work) return { route: { page: work }, query: {}, projectId };
   const query: StudyQuery = {};
   const set = (k: keyof StudyQuery, p: string) => {
     const v = params.get(p);
@@ -168,6 +178,10 @@ export function urlFor(route: Route, query: StudyQuery, projectId?: string): str
   if (route.page === 'viewer') {
     path = `/studies/${encodeURIComponent(route.studyUID)}`;
     if (route.seriesUID) params.set('series', route.seriesUID);
+    if (route.taskId) params.set('task', route.taskId);
+    if (route.reader) params.set('reader', route.reader);
+  } else if (route.page !== 'worklist') {
+    path = `/${route.page}`;
   } else {
     const add = (p: string, v: string | undefined) => v && params.set(p, v);
     add('name', query.patientName);
