@@ -20,8 +20,11 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/archive"
 	"github.com/radmark/radmark/audit"
+	"github.com/radmark/radmark/intake"
+	"github.com/radmark/radmark/job"
 	"github.com/radmark/radmark/ontology"
 	"github.com/radmark/radmark/policy"
+	"github.com/radmark/radmark/release"
 	"github.com/radmark/radmark/workflow"
 )
 
@@ -33,6 +36,13 @@ type Server struct {
 	// Workflow serves the reading workflow's routes (cases, tasks,
 	// review, arbitration); nil leaves them out.
 	Workflow *workflow.Service
+	// Releases and Jobs serve dataset releases and the background jobs
+	// that make them; nil leaves those routes out.
+	Releases *release.Service
+	Jobs     job.Store
+	// intake de-identifies what projects receive (see UseIntake); nil:
+	// projects accept no images.
+	intake *intake.Service
 	// Audit records DICOMweb requests on the audit chain; nil records none.
 	Audit *audit.Recorder
 	// Auth authenticates requests and Policy decides them; with Auth nil

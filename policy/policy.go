@@ -25,6 +25,7 @@ const (
 	ArchiveSearch Action = "archive.search" // QIDO-RS (results filtered to visible studies)
 	ArchiveWrite  Action = "archive.write"  // STOW-RS
 	Self          Action = "self"           // one's own account, sessions and tokens
+	DeidLinkage   Action = "deid.linkage"   // read the original identifiers behind a pseudonym (audited)
 )
 
 // Project-level actions.
@@ -38,6 +39,8 @@ const (
 	TaskAssign      Action = "task.assign"      // assign and reassign tasks
 	Review          Action = "review"           // comment, accept, request changes
 	Arbitrate       Action = "arbitrate"        // resolve disagreements between reads
+	DeidManage      Action = "deid.manage"      // de-identification profile, quarantine review
+	Export          Action = "export"           // export files, create and download releases, follow their jobs
 )
 
 // siteRule says who may do a site-level action: admins always; Member
@@ -54,6 +57,7 @@ var site = map[Action]siteRule{
 	ProjectCreate: {},
 	UserManage:    {},
 	AuditRead:     {},
+	DeidLinkage:   {},
 }
 
 // project maps each project-level action to the roles allowed it. Site
@@ -68,6 +72,8 @@ var project = map[Action][]radmark.Role{
 	TaskAssign:      {radmark.RoleManager},
 	Review:          {radmark.RoleReviewer, radmark.RoleManager},
 	Arbitrate:       {radmark.RoleRadiologist, radmark.RoleManager},
+	DeidManage:      {radmark.RoleManager},
+	Export:          {radmark.RoleManager},
 }
 
 // IsProjectAction reports whether a is decided per project.

@@ -13,8 +13,11 @@ import (
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/archive"
 	"github.com/radmark/radmark/blob/fsblob"
+	"github.com/radmark/radmark/deid"
 	"github.com/radmark/radmark/dicom"
+	"github.com/radmark/radmark/job"
 	"github.com/radmark/radmark/postgres"
+	"github.com/radmark/radmark/release"
 	"github.com/radmark/radmark/sqlite"
 )
 
@@ -64,6 +67,9 @@ type metaStore interface {
 	radmark.AuditStore
 	radmark.UserStore
 	radmark.WorkflowStore
+	release.Store
+	job.Store
+	deid.Store
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -45,6 +45,7 @@ Usage:
   radmark token create NAME          a personal API token (offline), shown once
   radmark export|import FORMAT ...   DICOM SEG, NIfTI, nnU-Net/MONAI datasets (offline)
   radmark deid check FILE...         the PHI scanner on de-identified files
+  radmark release create|verify      immutable dataset releases (offline or --server)
   radmark version                    print the version
 
 Run "radmark COMMAND -h" for a command's flags. Every flag can also be set
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runImport(ctx, args[1:], stdout, stderr)
 	case "deid":
 		err = runDeid(ctx, args[1:], stdout, stderr)
+	case "release":
+		err = runRelease(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "radmark %s\n", versionString())
 		return 0

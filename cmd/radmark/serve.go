@@ -15,7 +15,9 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/httpapi"
+	"github.com/radmark/radmark/job"
 	"github.com/radmark/radmark/policy"
+	"github.com/radmark/radmark/release"
 	"github.com/radmark/radmark/ui"
 	"github.com/radmark/radmark/workflow"
 )
@@ -83,6 +85,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		UI:             ui.Handler(),
 	}
 	srv.UseWorkflow(reading)
+	srv.Releases, srv.Jobs = newReleases(db, blobs, arch, annotations, tmp), db
+	go (&job.Runner{Store: db, Logger: log, Handlers: map[string]job.Handler{release.JobKind: srv.Releases.RunJob}}).Run(ctx)
 	if *cors != "" {
 		for _, o := range strings.Split(*cors, ",") {
 			if o = strings.TrimSpace(o); o != "" {
