@@ -73,6 +73,12 @@ type IngestOptions struct {
 	// StudyUID, if set, requires every instance to belong to that study
 	// (STOW-RS to /studies/{study}).
 	StudyUID radmark.UID
+	// BeforeIndex, if set, must succeed before any instance is indexed:
+	// a precondition the caller could not wait for up front without
+	// delaying the upload, such as its audit event becoming durable while
+	// the bytes arrive. When it fails, nothing is indexed, the blobs this
+	// ingest wrote are removed, and every instance fails with its error.
+	BeforeIndex func() error
 }
 
 // Result is what happened to one source.
@@ -196,6 +202,15 @@ func (b *Batch) Finish() ([]Result, error) {
 	}
 	if len(records) == 0 {
 		return results, nil
+	}
+	if b.opts.BeforeIndex != nil {
+		if err := b.opts.BeforeIndex(); err != nil {
+			for _, p := range indexed {
+				s.discardBlob(ctx, p)
+				p.res.Err = radmark.WrapError(radmark.EUNAVAILABLE, err, "the upload could not be recorded; nothing was stored")
+			}
+			return results, fmt.Errorf("before indexing instances: %w", err)
+		}
 	}
 	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite})
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -36,6 +37,10 @@ func (s *Server) guardedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		ev := dicomwebEvent(r)
+		if r.Method == http.MethodPost {
+			s.storeAudited(w, r, ev, h)
+			return
+		}
 		key, covered := s.pixelReadCovered(r, ev)
 		if !covered {
 			if err := s.Audit.Record(r.Context(), ev); err != nil {
@@ -49,6 +54,82 @@ func (s *Server) guardedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+// storeAudited serves a store request while its audit event is being
+// stored, instead of before: the event's commit (an fsync, queued behind
+// others) then overlaps with receiving and writing the upload rather than
+// adding to every upload's time. The order that matters is kept: the
+// handler must wait for the event (auditGate.wait, through the ingest's
+// BeforeIndex) before any instance is indexed, and nothing is answered
+// before the event is stored — the response writer waits too.
+func (s *Server) storeAudited(w http.ResponseWriter, r *http.Request, ev *radmark.AuditEvent, h http.HandlerFunc) {
+	gate := &auditGate{done: make(chan struct{})}
+	go func() {
+		gate.err = s.Audit.Record(context.WithoutCancel(r.Context()), ev)
+		close(gate.done)
+	}()
+	ctx := context.WithValue(r.Context(), auditGateKey{}, gate)
+	gw := &gatedResponse{ResponseWriter: w, gate: gate}
+	h(gw, r.WithContext(ctx))
+	if !gw.wrote {
+		// The handler answered nothing; still, the request does not end
+		// before its event is settled.
+		_ = gate.wait()
+	}
+}
+
+// auditGate is a store request's audit event being stored.
+type auditGate struct {
+	done chan struct{}
+	err  error
+}
+
+// wait returns once the event is stored, or why it could not be.
+func (g *auditGate) wait() error {
+	<-g.done
+	if g.err != nil {
+		return radmark.WrapError(radmark.EUNAVAILABLE, g.err, "the audit trail cannot record this request")
+	}
+	return nil
+}
+
+type auditGateKey struct{}
+
+// awaitAudit is the wait for the request's audit event when it is being
+// stored alongside the request (see storeAudited), or nil.
+func awaitAudit(ctx context.Context) func() error {
+	if g, ok := ctx.Value(auditGateKey{}).(*auditGate); ok {
+		return g.wait
+	}
+	return nil
+}
+
+// gatedResponse holds the response back until the audit event is stored.
+// A handler that goes on after a failed wait can only be answering with
+// an error (it indexed nothing), which may then go out.
+type gatedResponse struct {
+	http.ResponseWriter
+	gate  *auditGate
+	wrote bool
+}
+
+func (g *gatedResponse) WriteHeader(code int) {
+	if !g.wrote {
+		g.wrote = true
+		_ = g.gate.wait()
+	}
+	g.ResponseWriter.WriteHeader(code)
+}
+
+func (g *gatedResponse) Write(b []byte) (int, error) {
+	if !g.wrote {
+		g.wrote = true
+		_ = g.gate.wait()
+	}
+	return g.ResponseWriter.Write(b)
+}
+
+func (g *gatedResponse) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 // readCoverage is how long one recorded pixel read of a series covers the
 // same user's further pixel reads of it.

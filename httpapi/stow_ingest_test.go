@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,10 +14,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/archive"
+	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/blob/fsblob"
 	"github.com/radmark/radmark/internal/testdb"
 	"github.com/radmark/radmark/phantom"
@@ -223,6 +227,97 @@ func TestStowIngest(t *testing.T) {
 			}
 			want[uids[5]] = files[5]
 			e.check(t, want)
+		})
+	}
+}
+
+// gatedAppender is an audit store that holds every append until release
+// is closed, and fails them when fail is set.
+type gatedAppender struct {
+	called  chan struct{}
+	release chan struct{}
+	fail    bool
+}
+
+func (g *gatedAppender) AppendAudit(context.Context, ...*radmark.AuditEvent) error {
+	select {
+	case g.called <- struct{}{}:
+	default:
+	}
+	<-g.release
+	if g.fail {
+		return errors.New("database is read-only")
+	}
+	return nil
+}
+
+// TestStowWaitsForItsAuditEvent checks the order a store request keeps
+// while its audit event is stored alongside the upload: nothing is indexed
+// and nothing answered before the event is stored, and when it cannot be
+// stored the upload leaves nothing behind.
+func TestStowWaitsForItsAuditEvent(t *testing.T) {
+	ct, err := phantom.Generate(phantom.CTSmall())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ct.Write(0, &buf); err != nil {
+		t.Fatal(err)
+	}
+	file, uid := buf.Bytes(), ct.SOPInstanceUID(0)
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			store := testdb.SQLite(t)
+			blobs, err := fsblob.Open(t.Context(), filepath.Join(t.TempDir(), "blobs"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			app := &gatedAppender{called: make(chan struct{}, 1), release: make(chan struct{}), fail: fail}
+			rec := audit.NewRecorder(app, 0)
+			var releaseOnce sync.Once
+			release := func() { releaseOnce.Do(func() { close(app.release) }) }
+			defer rec.Close()
+			srv := &Server{Archive: &archive.Service{Store: store, Blobs: blobs}, Audit: rec, Version: "test", Logger: slog.New(slog.DiscardHandler), TempDir: t.TempDir()}
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			// Released before the server and the recorder close, which
+			// wait for the request and its event.
+			defer release()
+			e := &stowEnv{url: ts.URL, store: store, blobs: blobs}
+
+			type answer struct {
+				status int
+				ok     []string
+			}
+			answered := make(chan answer, 1)
+			go func() {
+				status, ok, _ := e.stow(t, []stowPart{{"application/dicom", file}}, false)
+				answered <- answer{status, ok}
+			}()
+			<-app.called
+			// The upload is received meanwhile, but waits for the event.
+			time.Sleep(300 * time.Millisecond)
+			select {
+			case a := <-answered:
+				t.Fatalf("answered %d before the audit event was stored", a.status)
+			default:
+			}
+			if _, err := store.Instance(t.Context(), radmark.UID(uid)); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+				t.Fatalf("instance indexed before its audit event was stored: %v", err)
+			}
+			release()
+			a := <-answered
+			if fail {
+				if a.status != http.StatusServiceUnavailable {
+					t.Fatalf("store with a broken audit trail: %d, want 503", a.status)
+				}
+				e.check(t, map[string][]byte{})
+				return
+			}
+			if a.status != http.StatusOK || !slices.Equal(a.ok, []string{uid}) {
+				t.Fatalf("store: %d, referenced %q", a.status, a.ok)
+			}
+			e.check(t, map[string][]byte{uid: file})
 		})
 	}
 }
