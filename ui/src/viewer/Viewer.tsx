@@ -51,8 +51,10 @@ export function Viewer({ studyUID, seriesUID, user }: { studyUID: string; series
   });
   const geometry = useLoad<seriesGeometry>(current, (signal) => api.getSeriesGeometry(studyUID, current!, signal));
 
-  // One Cornerstone controller per study view.
+  // One Cornerstone controller per study view. Cornerstone (and its decode
+  // workers) starts while the series metadata is still on its way.
   useEffect(() => {
+    void initCornerstone();
     controller.activate((m) => notify('error', m));
     // oxlint-disable-next-line react/immutability -- the Cornerstone controller is an outside object, not React state
     controller.onToolGroups = (groups) => {
@@ -332,6 +334,11 @@ function Overlay({ id, controller, title }: { id: string; controller: ViewerCont
   return (
     <div className="overlay" data-testid={`overlay-${id}`}>
       <div className="ov-tl">{title}</div>
+      {info.loading && (
+        <div className="ov-loading" data-testid={`loading-${id}`}>
+          {info.loading}
+        </div>
+      )}
       <div className="ov-bl">
         {info.slice !== undefined && (
           <div data-testid={`slice-${id}`}>

@@ -88,6 +88,8 @@ export interface ViewportInfo {
   window?: { center: number; width: number };
   markers?: { top: string; bottom: string; left: string; right: string };
   zoom?: number;
+  /** What the viewport waits for (the volume while the axial stack preview shows). */
+  loading?: string;
   /** The value under the cursor (HU for CT) and where. */
   hover?: { value: number | undefined; unit: string; lps: [number, number, number]; ijk?: [number, number, number] };
   rendered: boolean;
@@ -132,6 +134,10 @@ export class ViewerController {
   private activeViewport: string | undefined;
   private cinePlaying = false;
   private disposed = false;
+  /** Counts series shown: work for an earlier series stops when it changed. */
+  private generation = 0;
+  /** The volume viewports show the loaded volume (after the stack preview). */
+  private mprShown = false;
   readonly timings: Timings = {};
   /** Called when a viewport fails to load or decode. */
   onError: (message: string) => void = () => {};
@@ -194,6 +200,8 @@ export class ViewerController {
 
   /** Tears down the viewports and tool groups of the previous series. */
   private clear(): void {
+    this.generation++;
+    this.mprShown = false;
     for (const c of this.cleanups.splice(0)) c();
     if (this.cinePlaying) this.stopCine();
     ToolGroupManager.destroyToolGroup(STACK_GROUP);
@@ -269,75 +277,130 @@ export class ViewerController {
     this.cleanups.push(() => tools.utilities.stackPrefetch.disable(element));
   }
 
-  /** Shows a volume in three orthogonal views with crosshairs. */
+  /**
+   * Shows a volume in three orthogonal views with crosshairs. The first
+   * image comes first: the axial element shows the series as a stack at
+   * its middle slice as soon as that one image has arrived, while the
+   * volume streams in without any viewport rendering it; when the volume
+   * has loaded, the axial stack gives way to the three volume viewports
+   * at the slice, window and zoom the reader left it (OHIF opens a stack
+   * first too). Creating the volume viewports and their 3D texture takes
+   * seconds of main-thread time on a CPU-rendered WebGL, and re-rendering
+   * three viewports while the volume streams slowed it down, so both wait.
+   * Resolves when the MPR is shown (or the series was closed before).
+   */
   async showMPR(elements: Record<'axial' | 'sagittal' | 'coronal', HTMLDivElement>, images: SeriesImage[], seriesUID: string): Promise<void> {
     this.clear();
     this.describeImages(images);
+    const generation = this.generation;
     const engine = this.ensureEngine();
-    const inputs: Types.PublicViewportInput[] = (['axial', 'sagittal', 'coronal'] as const).map((k) => ({
-      viewportId: k,
-      type: Enums.ViewportType.ORTHOGRAPHIC,
-      element: elements[k],
-      defaultOptions: { orientation: orientationOf[k], background: [0, 0, 0] as Types.Point3 },
-    }));
-    engine.setViewports(inputs);
-    for (const k of ['axial', 'sagittal', 'coronal'] as const) this.register(k, k, elements[k]);
+    const imageIds = images.map((im) => im.imageId);
+    const range = this.seriesWindow ?? (this.modality === 'CT' ? windowToRange(40, 400) : undefined);
+
+    // The preview: a stack viewport in the axial element.
+    engine.enableElement({ viewportId: 'axial', type: Enums.ViewportType.STACK, element: elements.axial, defaultOptions: { background: [0, 0, 0] } });
+    this.register('axial', 'stack', elements.axial);
+    for (const k of ['sagittal', 'coronal'] as const) this.register(k, k, elements[k], { loading: 'Loading the volume…' });
     this.watchFailures();
+    const preview = ToolGroupManager.createToolGroup(STACK_GROUP);
+    if (!preview) throw new Error('cannot create the stack tool group');
+    preview.addViewport('axial', ENGINE_ID);
+    this.configureTools(preview, false);
+    this.watchRendering('axial');
+    const stack = engine.getViewport('axial') as Types.IStackViewport;
+    // A middle image that cannot be decoded is reported (watchFailures); the volume still loads.
+    await stack.setStack(imageIds, Math.floor(images.length / 2)).catch(() => undefined);
+    if (this.generation !== generation) return;
+    if (range) stack.setProperties({ voiRange: range });
+    else this.applyAutoWindowStack(stack);
+    stack.render();
+
+    // The volume streams in behind the preview; no viewport renders it yet.
+    const volumeId = `cornerstoneStreamingImageVolume:${seriesUID}`;
+    this.volumeId = volumeId;
+    const volume = await volumeLoader.createAndCacheVolume(volumeId, { imageIds });
+    if (this.generation !== generation) return;
+    (volume as unknown as { autoRenderOnLoad: boolean }).autoRenderOnLoad = false;
+    const loaded = new Promise<void>((resolve) => {
+      const onModified = (evt: Event) => {
+        const d = (evt as CustomEvent<{ volumeId: string; framesProcessed: number }>).detail;
+        if (d?.volumeId !== volumeId) return;
+        const text = `Loading the volume… ${Math.floor((100 * d.framesProcessed) / images.length)} %`;
+        for (const k of ['sagittal', 'coronal']) this.setInfo(k, { loading: text });
+      };
+      const onLoaded = (evt: Event) => {
+        if ((evt as CustomEvent<{ volumeId: string }>).detail?.volumeId === volumeId) resolve();
+      };
+      eventTarget.addEventListener(Enums.Events.IMAGE_VOLUME_MODIFIED, onModified);
+      eventTarget.addEventListener(Enums.Events.IMAGE_VOLUME_LOADING_COMPLETED, onLoaded);
+      this.cleanups.push(() => {
+        eventTarget.removeEventListener(Enums.Events.IMAGE_VOLUME_MODIFIED, onModified);
+        eventTarget.removeEventListener(Enums.Events.IMAGE_VOLUME_LOADING_COMPLETED, onLoaded);
+        resolve();
+      });
+    });
+    volume.load(() => {});
+    await loaded;
+    if (this.generation !== generation) return;
+    this.timings.volumeLoaded ??= performance.now();
+    await this.switchToVolume(elements, volumeId, images);
+  }
+
+  /** Replaces the axial stack preview by the three volume viewports, keeping the slice, window, zoom and tool. */
+  private async switchToVolume(elements: Record<'axial' | 'sagittal' | 'coronal', HTMLDivElement>, volumeId: string, images: SeriesImage[]): Promise<void> {
+    const generation = this.generation;
+    const engine = this.ensureEngine();
+    const stack = engine.getViewport('axial') as Types.IStackViewport;
+    const index = stack.getCurrentImageIdIndex();
+    const voi = stack.getProperties().voiRange;
+    const invert = stack.getProperties().invert;
+    const zoom = stack.getZoom();
+    ToolGroupManager.destroyToolGroup(STACK_GROUP);
+    engine.disableElement('axial');
+    for (const k of ['axial', 'sagittal', 'coronal'] as const) {
+      engine.enableElement({
+        viewportId: k,
+        type: Enums.ViewportType.ORTHOGRAPHIC,
+        element: elements[k],
+        defaultOptions: { orientation: orientationOf[k], background: [0, 0, 0] as Types.Point3 },
+      });
+      this.kinds.set(k, k);
+    }
     const group = ToolGroupManager.createToolGroup(MPR_GROUP);
     if (!group) throw new Error('cannot create the MPR tool group');
     for (const k of ['axial', 'sagittal', 'coronal']) group.addViewport(k, ENGINE_ID);
     this.configureTools(group, true);
     this.onToolGroups([{ group, mpr: true }]);
     this.bindPrimary(group, this.tool, true);
-
-    const volumeId = `cornerstoneStreamingImageVolume:${seriesUID}`;
-    this.volumeId = volumeId;
-    const volume = await volumeLoader.createAndCacheVolume(volumeId, { imageIds: images.map((im) => im.imageId) });
-    if (this.disposed || this.volumeId !== volumeId) return;
-    for (const k of ['axial', 'sagittal', 'coronal']) this.watchRendering(k);
-    const onLoaded = (evt: Event) => {
-      const detail = (evt as CustomEvent<{ volumeId: string }>).detail;
-      if (detail?.volumeId !== volumeId) return;
-      this.timings.volumeLoaded ??= performance.now();
-      if (!this.seriesWindow && this.modality !== 'CT') this.applyAutoWindowVolume();
-      this.onVolumeLoaded();
-      engine.renderViewports(['axial', 'sagittal', 'coronal']);
-      this.refreshAll();
-    };
-    eventTarget.addEventListener(Enums.Events.IMAGE_VOLUME_LOADING_COMPLETED, onLoaded);
-    this.cleanups.push(() => eventTarget.removeEventListener(Enums.Events.IMAGE_VOLUME_LOADING_COMPLETED, onLoaded));
-    // Cornerstone re-renders every viewport of a streaming volume each
-    // time 2 % more of its frames arrive: 50 renders of three viewports.
-    // Rendering is the costly part of loading (WebGL runs on the CPU on
-    // machines without a GPU), so render the first slice at once and then
-    // at every tenth of the volume: about 11 renders.
-    (volume as unknown as { autoRenderOnLoad: boolean }).autoRenderOnLoad = false;
-    const ids = ['axial', 'sagittal', 'coronal'];
-    const step = Math.max(1, Math.ceil(images.length / 10));
-    let nextRender = 0;
-    const onModified = (evt: Event) => {
-      const d = (evt as CustomEvent<{ volumeId: string; framesProcessed: number }>).detail;
-      if (d?.volumeId !== volumeId || this.disposed) return;
-      if (d.framesProcessed >= nextRender || d.framesProcessed >= images.length) {
-        nextRender = d.framesProcessed + step;
-        engine.renderViewports(ids);
-      }
-    };
-    eventTarget.addEventListener(Enums.Events.IMAGE_VOLUME_MODIFIED, onModified);
-    this.cleanups.push(() => eventTarget.removeEventListener(Enums.Events.IMAGE_VOLUME_MODIFIED, onModified));
-    volume.load(() => {});
+    for (const k of ['sagittal', 'coronal']) this.watchRendering(k);
     await core.setVolumesForViewports(engine, [{ volumeId }], ['axial', 'sagittal', 'coronal']);
-    if (this.disposed || this.volumeId !== volumeId) return;
-    const range = this.seriesWindow ?? (this.modality === 'CT' ? windowToRange(40, 400) : undefined);
-    for (const k of ['axial', 'sagittal', 'coronal']) {
+    if (this.generation !== generation) return;
+    if (!this.seriesWindow && this.modality !== 'CT' && !voi) this.applyAutoWindowVolume();
+    for (const k of ['axial', 'sagittal', 'coronal'] as const) {
       const vp = engine.getViewport(k) as Types.IVolumeViewport;
-      if (range) vp.setProperties({ voiRange: range }, volumeId);
+      if (voi) vp.setProperties({ voiRange: voi, invert }, volumeId);
+      this.setInfo(k, { kind: k, loading: undefined });
     }
+    // The axial view stays on the slice the reader was looking at.
+    const axial = engine.getViewport('axial') as Types.IVolumeViewport;
+    const at = images[index]?.position;
+    if (at) {
+      const cam = axial.getCamera();
+      const n = cam.viewPlaneNormal as number[];
+      const f = cam.focalPoint as number[];
+      const p = cam.position as number[];
+      const d = (at[0] - f[0]) * n[0] + (at[1] - f[1]) * n[1] + (at[2] - f[2]) * n[2];
+      axial.setCamera({ focalPoint: f.map((c, i) => c + d * n[i]) as Types.Point3, position: p.map((c, i) => c + d * n[i]) as Types.Point3 });
+    }
+    if (zoom && zoom !== 1) axial.setZoom(zoom);
     // Crosshairs need the viewports to have their volume before they can
     // compute their centre.
     group.setToolEnabled(CrosshairsTool.toolName);
     if (this.tool === 'Crosshairs') this.setPrimaryTool('Crosshairs');
+    this.mprShown = true;
+    this.onVolumeLoaded();
     engine.renderViewports(['axial', 'sagittal', 'coronal']);
+    this.refreshAll();
   }
 
   /** Reports images that could not be loaded or decoded (once per series). */
@@ -357,11 +420,11 @@ export class ViewerController {
     });
   }
 
-  private register(id: string, kind: ViewportKind, element: HTMLDivElement): void {
+  private register(id: string, kind: ViewportKind, element: HTMLDivElement, info: Partial<ViewportInfo> = {}): void {
     this.viewportIds.push(id);
     this.elements.set(id, element);
     this.kinds.set(id, kind);
-    this.info.set(id, { kind, rendered: false });
+    this.info.set(id, { ...info, kind, rendered: false });
     this.activeViewport ??= id;
     const onMove = (e: MouseEvent) => this.hover(id, e);
     const onLeave = () => this.setInfo(id, { hover: undefined });
@@ -654,7 +717,7 @@ export class ViewerController {
     return {
       timings: this.timings,
       volumeId: this.volumeId,
-      volumeLoaded: !!vol?.loadStatus?.loaded,
+      volumeLoaded: this.mprShown && !!vol?.loadStatus?.loaded,
       viewports: this.viewportIds.map((id) => ({ id, ...this.info.get(id) })),
     };
   }
