@@ -13,11 +13,13 @@ export function AdminPage({ session }: { session?: SessionInfo }) {
   const project = useAppState((s) => s.projects.find((p) => p.id === s.projectId));
   const admin = !!session?.user.admin;
   const manager = rolesIn(session, projectId).has('manager');
+  // One reload counter for the accounts, so a new user can be made a member at once.
+  const [users, usersChanged] = useReload();
   return (
     <div className="work" data-testid="admin-page">
       <h2>Users &amp; memberships</h2>
-      {admin && <Users />}
-      {projectId && manager && <Members project={projectId} name={project?.name ?? projectId} admin={admin} />}
+      {admin && <Users reload={users} changed={usersChanged} />}
+      {projectId && manager && <Members project={projectId} name={project?.name ?? projectId} admin={admin} usersReload={users} />}
       {projectId && !manager && <p className="muted">The members of {project?.name ?? 'this project'} are managed by its managers.</p>}
       {!projectId && <p className="muted">Choose a project at the top right to manage its members.</p>}
       <Tokens />
@@ -25,10 +27,9 @@ export function AdminPage({ session }: { session?: SessionInfo }) {
   );
 }
 
-function Users() {
+function Users({ reload, changed: bump }: { reload: number; changed: () => void }) {
   const services = useServices();
   const wf = useWorkflow();
-  const [reload, bump] = useReload();
   const users = useLoad(`users/${reload}`, (signal) => wf.users(signal));
   const [form, setForm] = useState({ name: '', displayName: '', password: '', admin: false });
   const [made, setMade] = useState<{ name: string; password?: string } | undefined>();
@@ -113,12 +114,12 @@ function RoleChecks({ roles, onChange, testid }: { roles: Role[]; onChange: (r: 
   );
 }
 
-function Members({ project, name, admin }: { project: string; name: string; admin: boolean }) {
+function Members({ project, name, admin, usersReload }: { project: string; name: string; admin: boolean; usersReload: number }) {
   const services = useServices();
   const wf = useWorkflow();
   const [reload, bump] = useReload();
   const members = useLoad(`${project}/members/${reload}`, (signal) => wf.members(project, signal));
-  const users = useLoad(admin ? 'users' : undefined, (signal) => wf.users(signal));
+  const users = useLoad(admin ? `users/${usersReload}` : undefined, (signal) => wf.users(signal));
   const [who, setWho] = useState('');
   const [roles, setRoles] = useState<Role[]>(['annotator']);
   const set = (user: string, rs: Role[]) =>

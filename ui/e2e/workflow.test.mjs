@@ -1,0 +1,264 @@
+// End-to-end test of the reading workflow in the web UI, on the workflow
+// demo project `radmark demo` makes (the demo studies as cases, one
+// annotator read each, pull queue): annotator1 signs in, pulls the next
+// task, places a landmark, answers the required question and submits; the
+// reviewer requests changes with a comment; annotator1 sees it, adds a
+// length, resolves the comment and resubmits; the reviewer accepts. Each
+// step's task state is checked through the API. Then the project page and
+// the users & memberships page as the admin. Phantom facts as in
+// annotate.test.mjs (CTSmall: 2 mm voxels, middle axial slice z = 0).
+import assert from 'node:assert/strict';
+import { copyFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { browserUnavailable, launchBrowser, login, repoDir, servesApp, startAppProxy, startRadmark, uiDir, waitFor } from './harness.mjs';
+
+const skip = await browserUnavailable();
+const shotsDir = path.join(uiDir, 'test-results');
+const docsShots = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(repoDir, 'docs', 'screenshots') : undefined;
+const account = (name) => ({ name, password: `${name}-radmark-demo` });
+
+describe('the reading workflow in the web UI', { skip, timeout: 600_000 }, () => {
+  let server, proxy, app, browser, page, project, adminCookie;
+  const studies = {};
+
+  /** An /api/v1 call from Node as the site admin (who sees every task). */
+  async function api(pathAndQuery) {
+    const res = await fetch(`${server.url}/api/v1${pathAndQuery}`, { headers: { Cookie: adminCookie } });
+    if (!res.ok) throw new Error(`GET ${pathAndQuery}: ${res.status} ${await res.text()}`);
+    return res.json();
+  }
+  const tasks = () => api(`/projects/${project.id}/tasks`);
+  const task = async (id) => (await api(`/tasks/${id}`)).task;
+
+  before(async () => {
+    server = await startRadmark();
+    if (await servesApp(server.url)) app = server.url;
+    else {
+      proxy = await startAppProxy(server.url);
+      app = proxy.url;
+    }
+    adminCookie = await login(server.url);
+    assert.ok(adminCookie, 'this test needs a server with accounts');
+    for (const s of await (await fetch(`${server.url}/dicomweb/studies?includefield=00080061`, { headers: { Cookie: adminCookie } })).json()) {
+      studies[s['00080061'].Value[0]] = s['0020000D'].Value[0];
+    }
+    project = (await api('/projects')).find((p) => p.name === 'Demo: reading workflow');
+    assert.ok(project && studies.CT, 'the workflow demo project or the CT is missing');
+    const all = await tasks();
+    assert.equal(all.length, 3, 'one read per demo study');
+    assert.ok(all.every((t) => t.state === 'unassigned' && t.kind === 'read'));
+    browser = await launchBrowser();
+    page = browser.page;
+    await mkdir(shotsDir, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await server?.close();
+  });
+
+  async function shot(name) {
+    await page.mouse.move(0, 0);
+    await page.waitForTimeout(200);
+    const file = path.join(shotsDir, `${name}.png`);
+    await page.screenshot({ path: file });
+    if (docsShots) {
+      await mkdir(docsShots, { recursive: true });
+      await copyFile(file, path.join(docsShots, `${name}.png`));
+    }
+  }
+
+  /** Opens a page of the app as a user, signing out whoever was signed in. */
+  async function visit(url, who) {
+    await page.goto(`${app}${url}`);
+    await Promise.race([page.waitForSelector('[data-testid=signin]'), page.waitForSelector('[data-testid=user]')]);
+    if (await page.locator('[data-testid=user]').count()) {
+      if ((await page.locator('[data-testid=user]').innerText()).includes(`Demo ${who.replace(/(\d)$/, ' $1')}`)) return;
+      await page.click('[data-testid=signout]');
+      await page.waitForSelector('[data-testid=signin]');
+    }
+    await page.fill('[data-testid=signin-name]', who);
+    await page.fill('[data-testid=signin-password]', account(who).password);
+    await page.click('[data-testid=signin-submit]');
+    await page.waitForSelector('[data-testid=user]');
+    await page.goto(`${app}${url}`);
+    await page.waitForSelector('[data-testid=user]');
+  }
+
+  /** Waits for the viewer (MPR of the CT) and the annotation panel of a task. */
+  async function viewerReady(taskId) {
+    await page.waitForSelector(`[data-testid=taskbar][data-task="${taskId}"]`);
+    await page.waitForSelector('[data-testid=viewer][data-mode=mpr][data-shown$=":mpr"]', { timeout: 60_000 });
+    await waitFor('the volume', async () => (await page.evaluate(() => window.radmark.viewer?.debugState()))?.volumeLoaded, 60_000);
+    await page.waitForSelector('[data-testid=annotate]');
+    await waitFor('the annotation set to load', () => page.evaluate(() => !!window.radmark.annotation?.session), 30_000);
+    await page.waitForTimeout(300);
+  }
+
+  async function at(lps) {
+    const box = await page.locator('[data-testid=viewport-axial] .vp-el').boundingBox();
+    const [x, y] = await page.evaluate((q) => window.radmark.viewer.worldToCanvas('axial', q), lps);
+    return [box.x + x, box.y + y];
+  }
+
+  async function headOf(setId) {
+    const set = await api(`/annotation-sets/${setId}`);
+    return api(`/revisions/${set.head}`);
+  }
+
+  test('annotator pulls, annotates, submits; reviewer requests changes; annotator fixes and resubmits; reviewer accepts', async () => {
+    // annotator1: My tasks is empty; Next task claims the CT's read (the highest priority) and opens it.
+    await visit(`/tasks?project=${project.id}`, 'annotator1');
+    await page.waitForSelector('[data-testid=my-tasks] [data-testid=next-task]');
+    assert.equal(await page.locator('[data-testid=task-row]').count(), 0);
+    await page.click('[data-testid=next-task]');
+    await page.waitForURL(/\/studies\/.*task=/);
+    const taskId = new URL(page.url()).searchParams.get('task');
+    let t = await task(taskId);
+    assert.deepEqual([t.assignee, t.state, t.studyUID], ['annotator1', 'in_progress', studies.CT]);
+    assert.ok(t.setId && t.due, 'a started read has its set and a due date');
+    await viewerReady(taskId);
+
+    // A landmark in front of the spine and the required answer, then Submit (which saves first).
+    await page.keyboard.press('k');
+    await page.mouse.click(...(await at([0, -60, 0])));
+    await page.locator('[data-testid=item-landmark]').waitFor();
+    await page.keyboard.press('Escape');
+    await page.click('[data-testid=q-quality] input[type=radio] >> nth=0');
+    await page.waitForTimeout(400);
+    await shot('workflow-task-viewer');
+    await page.click('[data-testid=task-submit]');
+    await page.waitForSelector('[data-testid=my-tasks]');
+    t = await task(taskId);
+    assert.equal(t.state, 'submitted');
+    let rev = await headOf(t.setId);
+    assert.equal(t.revision, rev.id, 'the submitted revision is the head');
+    assert.deepEqual(rev.content.items.map((i) => i.kind), ['landmark']);
+    assert.deepEqual(rev.content.answers.map((a) => [a.question, a.choices]), [['quality', ['diagnostic']]]);
+    await page.waitForSelector(`[data-testid=task-row][data-task="${taskId}"][data-state=submitted]`);
+    await shot('workflow-my-tasks');
+
+    // The reviewer: the read in the review queue; opening it takes it into review and shows annotator1's landmark.
+    await visit(`/review?project=${project.id}`, 'reviewer');
+    await page.waitForSelector(`[data-testid=review-queue] [data-testid=task-row][data-task="${taskId}"][data-state=submitted]`);
+    await shot('workflow-review-queue');
+    await page.click(`[data-testid=task-row][data-task="${taskId}"] [data-testid=task-open]`);
+    await page.waitForURL(/reader=annotator1/);
+    await viewerReady(taskId);
+    await page.waitForSelector('[data-testid=taskbar][data-state=in_review]');
+    await page.locator('[data-testid=item-landmark]').waitFor();
+    t = await task(taskId);
+    assert.deepEqual([t.state, t.reviewer], ['in_review', 'reviewer']);
+    // Request changes needs a reason.
+    await page.click('[data-testid=task-request-changes]');
+    await waitFor('the warning', async () => (await page.locator('.notice').allInnerTexts()).some((s) => s.includes('Say what should change')), 10_000);
+    assert.equal((await task(taskId)).state, 'in_review');
+    const reason = 'Please also measure the lung width on this slice.';
+    await page.fill('[data-testid=comment-text]', reason);
+    await shot('workflow-review');
+    await page.click('[data-testid=task-request-changes]');
+    await page.waitForSelector('[data-testid=review-queue]');
+    t = await task(taskId);
+    assert.equal(t.state, 'changes_requested');
+    const comments = await api(`/cases/${t.caseId}/comments`);
+    assert.deepEqual(comments.map((c) => [c.author, c.body, c.taskId, c.resolved]), [['reviewer', reason, taskId, false]]);
+
+    // annotator1: the task is back; opening it resumes it; the comment shows; a length fixes it; resolve, resubmit.
+    await visit(`/tasks?project=${project.id}`, 'annotator1');
+    await page.waitForSelector(`[data-testid=task-row][data-task="${taskId}"][data-state=changes_requested]`);
+    await page.click(`[data-testid=task-row][data-task="${taskId}"] [data-testid=task-open]`);
+    await viewerReady(taskId);
+    assert.equal((await task(taskId)).state, 'in_progress');
+    assert.equal(await page.locator('[data-testid=comment] .body').innerText(), reason);
+    await page.locator('[data-testid=item-landmark]').waitFor();
+    await page.keyboard.press('l');
+    const from = await at([-40, -20, 0]);
+    const to = await at([40, -20, 0]);
+    await page.mouse.move(...from);
+    await page.mouse.down();
+    await page.mouse.move(...to, { steps: 10 });
+    await page.mouse.up();
+    await page.locator('[data-testid=item-length]').waitFor();
+    await page.keyboard.press('Escape');
+    await shot('workflow-changes-requested');
+    await page.click('[data-testid=comment-resolve]');
+    await page.waitForSelector('[data-testid=comment][data-resolved="1"]');
+    await page.waitForTimeout(400);
+    await page.click('[data-testid=task-submit]');
+    await page.waitForSelector('[data-testid=my-tasks]');
+    t = await task(taskId);
+    assert.equal(t.state, 'submitted');
+    rev = await headOf(t.setId);
+    assert.equal(t.revision, rev.id);
+    assert.deepEqual(rev.content.items.map((i) => i.kind).sort(), ['landmark', 'length']);
+    const length = rev.content.items.find((i) => i.kind === 'length');
+    const ms = await api(`/revisions/${rev.id}/measurements`);
+    const mm = ms.find((m) => m.item === length.id).length.value;
+    assert.ok(Math.abs(mm - 80) <= 0.5, `the length is ${mm} mm, want 80 ± 0.5`);
+    assert.equal((await api(`/cases/${t.caseId}/comments`))[0].resolvedBy, 'annotator1');
+
+    // The reviewer accepts: the read is accepted and its case done, with this read's revision as the result.
+    await visit(`/review?project=${project.id}`, 'reviewer');
+    await page.click(`[data-testid=task-row][data-task="${taskId}"] [data-testid=task-open]`);
+    await viewerReady(taskId);
+    await page.waitForSelector('[data-testid=taskbar][data-state=in_review]');
+    await waitFor('both items of the read', async () => (await page.locator('[data-testid=item-length]').count()) === 1 && (await page.locator('[data-testid=item-landmark]').count()) === 1, 20_000);
+    await page.click('[data-testid=task-accept]');
+    await page.waitForSelector('[data-testid=review-queue]');
+    t = await task(taskId);
+    assert.equal(t.state, 'accepted');
+    const kase = (await api(`/cases/${t.caseId}`)).case;
+    assert.deepEqual([kase.state, kase.outcome, kase.finalRevision], ['done', 'single', rev.id]);
+    assert.equal(await page.locator(`[data-testid=task-row][data-task="${taskId}"]`).count(), 0, 'an accepted read leaves the review queue');
+  });
+
+  test('the project page and the users & memberships page', async () => {
+    await visit(`/project?project=${project.id}`, 'admin');
+    await page.waitForSelector('[data-testid=progress]');
+    // The page shows what GET /progress counts (after the first test: one case done, its read accepted).
+    const progress = await api(`/projects/${project.id}/progress`);
+    assert.equal(await page.locator('[data-testid=case-count]').innerText(), '3');
+    for (const [box, counts] of [['cases-by-state', progress.casesByState], ['reads-by-state', progress.readsByState]]) {
+      const shown = Object.fromEntries(await page.locator(`[data-testid=${box}] .count`).evaluateAll((els) => els.map((e) => [e.dataset.state, Number(e.querySelector('b').textContent)])));
+      assert.deepEqual(shown, counts, box);
+    }
+    for (const r of progress.readers ?? []) await page.waitForSelector(`[data-testid=reader-row][data-user="${r.user}"]`);
+    // The manager changes the workflow: two reads per case from now on.
+    assert.equal(await page.locator('[data-testid=wf-readers]').inputValue(), '1');
+    await page.fill('[data-testid=wf-readers]', '2');
+    await page.click('[data-testid=wf-save]');
+    await waitFor('workflow version 2', async () => (await api(`/projects/${project.id}/workflow`)).version === 2, 10_000);
+    assert.equal((await api(`/projects/${project.id}/workflow`)).readers, 2);
+    await page.waitForSelector('[data-testid=wf-save]:has-text("version 3")');
+    await shot('workflow-project');
+
+    // Users: add one, make them a radiologist of the project; then a token made and revoked.
+    await page.click('[data-testid=nav-admin]');
+    await page.waitForSelector('[data-testid=user-row][data-user=reviewer]');
+    await page.fill('[data-testid=new-user-name]', 'radiologist1');
+    await page.click('[data-testid=new-user-add]');
+    await page.waitForSelector('[data-testid=new-user-made] .secret');
+    await page.waitForSelector('[data-testid=member-user] option[value=radiologist1]', { state: 'attached' });
+    await page.selectOption('[data-testid=member-user]', 'radiologist1');
+    await page.uncheck('[data-testid=member-roles] [data-role=annotator]');
+    await page.check('[data-testid=member-roles] [data-role=radiologist]');
+    await page.click('[data-testid=member-add]');
+    await page.waitForSelector('[data-testid=member-row][data-user=radiologist1]');
+    const members = await api(`/projects/${project.id}/members`);
+    assert.deepEqual(members.find((m) => m.name === 'radiologist1')?.roles, ['radiologist']);
+    await page.fill('[data-testid=token-name]', 'e2e script');
+    await page.click('[data-testid=token-create]');
+    await page.waitForSelector('[data-testid=token-made] .secret');
+    await page.waitForSelector('[data-testid=token-row][data-revoked="0"]');
+    await shot('workflow-admin');
+    await page.click('[data-testid=token-revoke]');
+    await page.waitForSelector('[data-testid=token-row][data-revoked="1"]');
+    // Remove the member again.
+    await page.click('[data-testid=member-row][data-user=radiologist1] [data-testid=member-remove]');
+    await waitFor('radiologist1 removed', async () => (await page.locator('[data-testid=member-row][data-user=radiologist1]').count()) === 0, 10_000);
+    assert.ok(!(await api(`/projects/${project.id}/members`)).some((m) => m.name === 'radiologist1'));
+  });
+});
