@@ -9,7 +9,7 @@
 //                 missing browser fails the tests; otherwise they skip.
 import { spawn, execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { access, constants, mkdtemp, rm, stat } from 'node:fs/promises';
+import { access, constants, copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -240,4 +240,41 @@ export async function apiToken(url, account = { name: 'admin', password: 'admin-
   const t = await fetch(`${url}/api/v1/tokens`, { method: 'POST', headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrfToken }, body: JSON.stringify({ name: `e2e-${Date.now()}` }) });
   if (t.status !== 201) throw new Error(`token for ${account.name}: ${t.status} ${await t.text()}`);
   return (await t.json()).token;
+}
+
+/**
+ * A radmark with the demo data and the app: served by the binary itself, or
+ * through startAppProxy when it does not embed the app. Resolves to
+ * { server, app (the app's URL), close() }.
+ */
+export async function startApp(opts) {
+  const server = await startRadmark(opts);
+  let proxy;
+  if (!(await servesApp(server.url))) proxy = await startAppProxy(server.url);
+  return {
+    server,
+    app: proxy ? proxy.url : server.url,
+    close: async () => {
+      await proxy?.close();
+      await server.close();
+    },
+  };
+}
+
+/**
+ * Saves a screenshot of the page as ui/test-results/<name>.png and, with
+ * UPDATE_SCREENSHOTS=1, as docs/screenshots/<name>.png (the pictures in the docs).
+ */
+export async function screenshot(page, name) {
+  const dir = path.join(uiDir, 'test-results');
+  await mkdir(dir, { recursive: true });
+  await page.mouse.move(0, 0);
+  await page.waitForTimeout(200);
+  const file = path.join(dir, `${name}.png`);
+  await page.screenshot({ path: file });
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    const docs = path.join(repoDir, 'docs', 'screenshots');
+    await mkdir(docs, { recursive: true });
+    await copyFile(file, path.join(docs, `${name}.png`));
+  }
 }

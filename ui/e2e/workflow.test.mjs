@@ -8,19 +8,15 @@
 // the users & memberships page as the admin. Phantom facts as in
 // annotate.test.mjs (CTSmall: 2 mm voxels, middle axial slice z = 0).
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { browserUnavailable, launchBrowser, login, repoDir, servesApp, startAppProxy, startRadmark, uiDir, waitFor } from './harness.mjs';
+import { browserUnavailable, launchBrowser, login, screenshot, startApp, waitFor } from './harness.mjs';
 
 const skip = await browserUnavailable();
-const shotsDir = path.join(uiDir, 'test-results');
-const docsShots = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(repoDir, 'docs', 'screenshots') : undefined;
 const account = (name) => ({ name, password: `${name}-radmark-demo` });
 
 describe('the reading workflow in the web UI', { skip, timeout: 600_000 }, () => {
-  let server, proxy, app, browser, page, project, adminCookie;
+  let running, server, app, browser, page, project, adminCookie;
   const studies = {};
 
   /** An /api/v1 call from Node as the site admin (who sees every task). */
@@ -33,12 +29,8 @@ describe('the reading workflow in the web UI', { skip, timeout: 600_000 }, () =>
   const task = async (id) => (await api(`/tasks/${id}`)).task;
 
   before(async () => {
-    server = await startRadmark();
-    if (await servesApp(server.url)) app = server.url;
-    else {
-      proxy = await startAppProxy(server.url);
-      app = proxy.url;
-    }
+    running = await startApp();
+    ({ server, app } = running);
     adminCookie = await login(server.url);
     assert.ok(adminCookie, 'this test needs a server with accounts');
     for (const s of await (await fetch(`${server.url}/dicomweb/studies?includefield=00080061`, { headers: { Cookie: adminCookie } })).json()) {
@@ -51,25 +43,14 @@ describe('the reading workflow in the web UI', { skip, timeout: 600_000 }, () =>
     assert.ok(all.every((t) => t.state === 'unassigned' && t.kind === 'read'));
     browser = await launchBrowser();
     page = browser.page;
-    await mkdir(shotsDir, { recursive: true });
   });
 
   after(async () => {
     await browser?.close();
-    await proxy?.close();
-    await server?.close();
+    await running?.close();
   });
 
-  async function shot(name) {
-    await page.mouse.move(0, 0);
-    await page.waitForTimeout(200);
-    const file = path.join(shotsDir, `${name}.png`);
-    await page.screenshot({ path: file });
-    if (docsShots) {
-      await mkdir(docsShots, { recursive: true });
-      await copyFile(file, path.join(docsShots, `${name}.png`));
-    }
-  }
+  const shot = (name) => screenshot(page, name);
 
   /** Opens a page of the app as a user, signing out whoever was signed in. */
   async function visit(url, who) {
