@@ -6,22 +6,49 @@ import (
 	"github.com/radmark/radmark/dicom"
 )
 
-// Encode writes a de-identified dataset ds (made from f) as a Part 10 file in the
-// original's transfer syntax where radmark can write it (big endian data
-// sets are read into little endian and written so).
+// Encode writes a de-identified dataset ds (made from f) as a Part 10
+// file: compressed pixel data and deflated data sets stay in their
+// transfer syntax, everything else is written as Explicit VR Little
+// Endian. One syntax for all
+// uncompressed data makes the result independent of how the original
+// travelled (storescu converts implicit to explicit VR, STOW-RS sends the
+// file as is), so the same instance received by two doors is one
+// instance, not a conflict. For the same reason group lengths
+// (gggg,0000), retired and dependent on the encoding, are left out.
 func Encode(f *dicom.File, ds *dicom.Dataset) ([]byte, error) {
-	ts := f.TransferSyntax.UID
-	if known, ok := dicom.LookupTransferSyntax(ts); !ok || known.BigEndian {
-		ts = dicom.ExplicitVRLittleEndian
+	ts := dicom.ExplicitVRLittleEndian
+	known, ok := dicom.LookupTransferSyntax(f.TransferSyntax.UID)
+	if px := ds.Get(dicom.TagPixelData); ok && px != nil && px.Encapsulated && known.Encapsulated {
+		ts = known.UID
 	}
-	if px := ds.Get(dicom.TagPixelData); px == nil || !px.Encapsulated {
-		if known, _ := dicom.LookupTransferSyntax(ts); known.Encapsulated {
-			ts = dicom.ExplicitVRLittleEndian
-		}
+	if ok && known.Deflated {
+		// Deflated data sets stay deflated: they were made small on purpose.
+		ts = known.UID
 	}
 	var b bytes.Buffer
-	if err := dicom.WriteFile(&b, ds, dicom.WriteOptions{TransferSyntax: ts}); err != nil {
+	if err := dicom.WriteFile(&b, withoutGroupLengths(ds), dicom.WriteOptions{TransferSyntax: ts}); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// withoutGroupLengths returns ds without group length elements, at any
+// depth; ds is not changed.
+func withoutGroupLengths(ds *dicom.Dataset) *dicom.Dataset {
+	out := *ds
+	out.Elements = make([]dicom.Element, 0, len(ds.Elements))
+	for _, e := range ds.Elements {
+		if e.Tag.Element() == 0 {
+			continue
+		}
+		if len(e.Items) > 0 {
+			items := make([]*dicom.Dataset, len(e.Items))
+			for i, it := range e.Items {
+				items[i] = withoutGroupLengths(it)
+			}
+			e.Items = items
+		}
+		out.Elements = append(out.Elements, e)
+	}
+	return &out
 }

@@ -27,7 +27,11 @@ type association struct {
 	br        *bufio.Reader
 	calledAE  string
 	callingAE string
-	contexts  map[byte]*presentationContext
+	// project is set when the called AE title is a project's: the
+	// association may only echo and store, and what it stores goes to
+	// Config.ProjectStore.
+	project  string
+	contexts map[byte]*presentationContext
 	// roles: SOP classes for which the peer accepted that we are the SCU
 	// of C-STORE sub-operations on its side (C-GET).
 	roles map[string]RoleSelection

@@ -126,6 +126,11 @@ type Config struct {
 	// recognized); response is sent back when the requestor asked for a
 	// positive response. Without it, identities are accepted unchecked.
 	Authenticate func(callingAE string, id *UserIdentity) (ok bool, response []byte)
+	// Projects are further called AE titles, each leading into one
+	// project through ProjectStore (which de-identifies): associations
+	// called so may only echo and store.
+	Projects     []ProjectAE
+	ProjectStore ProjectStore
 	// MaxFindResults caps the matches of one C-FIND or retrieve (default
 	// 10000).
 	MaxFindResults int
@@ -173,6 +178,27 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("dimse: peer: %w", err)
 		}
 	}
+	seen := map[string]bool{strings.TrimSpace(c.AETitle): true}
+	for _, p := range c.Projects {
+		if err := checkAETitle(p.AETitle); err != nil {
+			return fmt.Errorf("dimse: project %s: %w", p.Project, err)
+		}
+		if p.Project == "" {
+			return fmt.Errorf("dimse: AE title %s names no project", p.AETitle)
+		}
+		if seen[strings.TrimSpace(p.AETitle)] {
+			return fmt.Errorf("dimse: AE title %s is used twice", p.AETitle)
+		}
+		seen[strings.TrimSpace(p.AETitle)] = true
+		for _, h := range p.AllowedHosts {
+			if _, err := parseHostRule(h); err != nil {
+				return err
+			}
+		}
+	}
+	if len(c.Projects) > 0 && c.ProjectStore == nil {
+		return errors.New("dimse: project AE titles need a ProjectStore")
+	}
 	return nil
 }
 
@@ -193,7 +219,9 @@ type Server struct {
 	cfg     Config
 	archive Archive
 	hosts   []netip.Prefix
-	sem     chan struct{}
+	// projects maps the project AE titles to their routes.
+	projects map[string]*projectAE
+	sem      chan struct{}
 
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
@@ -213,6 +241,15 @@ func NewServer(cfg Config, a Archive) (*Server, error) {
 	for _, h := range cfg.AllowedHosts {
 		p, _ := parseHostRule(h)
 		s.hosts = append(s.hosts, p)
+	}
+	s.projects = map[string]*projectAE{}
+	for _, p := range cfg.Projects {
+		pa := &projectAE{ProjectAE: p}
+		for _, h := range p.AllowedHosts {
+			r, _ := parseHostRule(h)
+			pa.hosts = append(pa.hosts, r)
+		}
+		s.projects[strings.TrimSpace(p.AETitle)] = pa
 	}
 	return s, nil
 }
@@ -381,12 +418,23 @@ func (s *Server) admit(conn net.Conn, rq *associate) (Rejection, bool) {
 	if rq.ApplicationContext != ApplicationContext {
 		return rejectAppContext, false
 	}
+	callers, hosts := s.cfg.AllowedCallers, s.hosts
 	if rq.CalledAE != strings.TrimSpace(s.cfg.AETitle) {
-		return rejectCalledAE, false
+		p, ok := s.projects[rq.CalledAE]
+		if !ok {
+			return rejectCalledAE, false
+		}
+		// A project's own lists, where it has them, replace the site's.
+		if len(p.AllowedCallers) > 0 {
+			callers = p.AllowedCallers
+		}
+		if len(p.hosts) > 0 {
+			hosts = p.hosts
+		}
 	}
-	if len(s.cfg.AllowedCallers) > 0 {
+	if len(callers) > 0 {
 		ok := false
-		for _, ae := range s.cfg.AllowedCallers {
+		for _, ae := range callers {
 			if strings.TrimSpace(ae) == rq.CallingAE {
 				ok = true
 			}
@@ -395,10 +443,10 @@ func (s *Server) admit(conn net.Conn, rq *associate) (Rejection, bool) {
 			return rejectCallingAE, false
 		}
 	}
-	if len(s.hosts) > 0 {
+	if len(hosts) > 0 {
 		ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
 		ok := false
-		for _, h := range s.hosts {
+		for _, h := range hosts {
 			if err == nil && h.Contains(ap.Addr().Unmap()) {
 				ok = true
 			}
@@ -412,7 +460,7 @@ func (s *Server) admit(conn net.Conn, rq *associate) (Rejection, bool) {
 
 func (s *Server) negotiate(conn net.Conn, br *bufio.Reader, rq *associate) (*association, *associate) {
 	a := &association{
-		conn: conn, br: br, calledAE: rq.CalledAE, callingAE: rq.CallingAE,
+		conn: conn, br: br, calledAE: rq.CalledAE, callingAE: rq.CallingAE, project: s.projectOf(rq.CalledAE),
 		contexts: map[byte]*presentationContext{}, roles: map[string]RoleSelection{},
 		maxRecv: s.cfg.MaxPDULength, maxSend: rq.MaxPDULength, idle: s.cfg.IdleTimeout,
 		spoolMem: 64 << 20, maxData: s.cfg.MaxDataSetSize, spoolDir: s.cfg.SpoolDir, identity: rq.Identity,
@@ -427,7 +475,7 @@ func (s *Server) negotiate(conn net.Conn, br *bufio.Reader, rq *associate) (*ass
 	for _, pc := range rq.Contexts {
 		res := PresentationContext{ID: pc.ID, Result: pcAbstractSyntaxNotSupported, TransferSyntaxes: []string{""}}
 		if _, dup := a.contexts[pc.ID]; !dup {
-			if svc, _ := serviceOf(pc.AbstractSyntax); svc != svcNone {
+			if svc, _ := serviceOf(pc.AbstractSyntax); svc != svcNone && (a.project == "" || svc == svcEcho || svc == svcStore) {
 				ts := chooseTransferSyntax(svc, pc.TransferSyntaxes)
 				if ts == "" {
 					res.Result = pcTransferSyntaxNotSupported

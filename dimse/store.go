@@ -64,6 +64,9 @@ func (s *Server) storeDataSet(ctx context.Context, a *association, m *message) (
 		Data: concatReaderAt{head: hdr.Bytes(), body: m.data.ReaderAt()},
 		Size: int64(hdr.Len()) + size,
 	}
+	if a.project != "" {
+		return s.storeToProject(ctx, a, src)
+	}
 	res, err := s.archive.Ingest(ctx, []archive.Source{src}, archive.IngestOptions{})
 	if err != nil && (len(res) == 0 || res[0].Err == nil) {
 		return StatusOutOfResources, "the archive cannot store now: " + err.Error()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/archive"
+	"github.com/radmark/radmark/intake"
 	"github.com/radmark/radmark/policy"
 	"github.com/radmark/radmark/workflow"
 )
@@ -60,10 +61,12 @@ type (
 	}
 	uploadCasesResponse struct {
 		workflow.AddResult
-		// Stored counts the instances stored (or already there); Failed
-		// says why others were refused.
-		Stored int      `json:"stored"`
-		Failed []string `json:"failed"`
+		// Stored counts the instances stored de-identified (or already
+		// there); Quarantined lists those held for review (possible
+		// burned-in text); Failed says why others were refused.
+		Stored      int      `json:"stored"`
+		Quarantined []string `json:"quarantined,omitempty"`
+		Failed      []string `json:"failed"`
 	}
 	nextTaskResponse struct {
 		// Task is nil when nothing is waiting.
@@ -181,12 +184,13 @@ func (s *Server) workflowRoutes() []apiRoute {
 				return writeJSON(w, 201, res)
 			}},
 		{Method: "POST", Path: "/projects/{project}/cases/upload", ID: "uploadCases", Tag: "workflow",
-			Summary: "Store DICOM instances (a STOW-RS body: multipart/related; type=\"application/dicom\") and add their studies " +
-				"(by=series: their series) as cases; instances the archive refuses are listed, the others' studies still become cases",
+			Summary: "De-identify DICOM instances (a STOW-RS body: multipart/related; type=\"application/dicom\") with the project's profile, " +
+				"store the copies and add their studies (by=series: their series) as cases; possible burned-in text goes to the quarantine; " +
+				"refused instances are listed, the others' studies still become cases. A project without a de-identification profile accepts nothing (403)",
 			Query: []apiParam{{Name: "by", Type: "string", Description: "study (default) or series"}},
-			OK:    201, Response: &uploadCasesResponse{}, Errors: []int{http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType},
+			OK:    201, Response: &uploadCasesResponse{}, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType},
 			Action: policy.ProjectManage, Project: projectOf,
-			Handle: func(w http.ResponseWriter, r *http.Request) error { return s.uploadCases(w, r, wf) }},
+			Handle: s.uploadCases},
 		{Method: "GET", Path: "/projects/{project}/cases", ID: "listCases", Tag: "workflow", Summary: "A project's cases, oldest first",
 			Query: []apiParam{{Name: "state", Type: "string", Description: "reading, review, arbitration or done"},
 				{Name: "study", Type: "string"}, {Name: "limit", Type: "integer", Description: "default 100, at most 1000"}, {Name: "offset", Type: "integer"}},
@@ -394,7 +398,7 @@ func (s *Server) workflowRoutes() []apiRoute {
 }
 
 // uploadCases stores a STOW-RS body and adds what it held as cases.
-func (s *Server) uploadCases(w http.ResponseWriter, r *http.Request, wf *workflow.Service) error {
+func (s *Server) uploadCases(w http.ResponseWriter, r *http.Request) error {
 	bySeries := false
 	switch r.URL.Query().Get("by") {
 	case "", "study":
@@ -407,6 +411,10 @@ func (s *Server) uploadCases(w http.ResponseWriter, r *http.Request, wf *workflo
 	if _, err := s.Annotations.Project(r.Context(), project); err != nil {
 		return err
 	}
+	in, err := s.projectIntake(r.Context(), project)
+	if err != nil {
+		return err
+	}
 	boundary, err := stowBoundary(r.Header.Get("Content-Type"))
 	if err != nil {
 		return err
@@ -415,9 +423,8 @@ func (s *Server) uploadCases(w http.ResponseWriter, r *http.Request, wf *workflo
 	if r.ContentLength > maxBody {
 		return radmark.Errorf(radmark.ETOOLARGE, "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, maxBody)
 	}
-	resp := &uploadCasesResponse{Failed: []string{}}
-	var refs []workflow.CaseRef
-	seen := map[workflow.CaseRef]bool{}
+	resp := &uploadCasesResponse{Failed: []string{}, AddResult: workflow.AddResult{Added: []*radmark.Case{}, Skipped: []workflow.CaseRef{}}}
+	req := intake.Request{Project: project, Op: wfOp(r), Door: "upload", BySeries: bySeries}
 	_, err = readParts(http.MaxBytesReader(w, r.Body, maxBody), boundary, maxBody, s.TempDir, func(batch []*spooled) error {
 		var sources []archive.Source
 		for _, sp := range batch {
@@ -430,35 +437,27 @@ func (s *Server) uploadCases(w http.ResponseWriter, r *http.Request, wf *workflo
 		if len(sources) == 0 {
 			return nil
 		}
-		res, err := s.Archive.Ingest(r.Context(), sources, archive.IngestOptions{})
+		res, cases, err := in.Ingest(r.Context(), req, sources)
 		for _, rr := range res {
-			if rr.Err != nil {
+			switch {
+			case rr.Err != nil:
 				resp.Failed = append(resp.Failed, rr.Name+": "+radmark.ErrorMessage(rr.Err))
-				continue
-			}
-			resp.Stored++
-			ref := workflow.CaseRef{StudyUID: rr.StudyUID}
-			if bySeries {
-				ref.SeriesUID = rr.SeriesUID
-			}
-			if !seen[ref] {
-				seen[ref] = true
-				refs = append(refs, ref)
+			case rr.Quarantined != "":
+				resp.Quarantined = append(resp.Quarantined, rr.Name+": "+rr.Quarantined)
+			default:
+				resp.Stored++
 			}
 		}
+		resp.Added = append(resp.Added, cases.Added...)
+		resp.Skipped = append(resp.Skipped, cases.Skipped...)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if resp.Stored == 0 {
+	if resp.Stored == 0 && len(resp.Quarantined) == 0 {
 		return radmark.Errorf(radmark.EINVALID, "no instance was stored: %s", strings.Join(resp.Failed, "; "))
 	}
-	res, err := wf.AddCases(r.Context(), wfOp(r), project, workflow.AddRequest{Studies: refs, Source: "upload"})
-	if err != nil {
-		return err
-	}
-	resp.AddResult = *res
 	return writeJSON(w, 201, resp)
 }
 

@@ -14,7 +14,9 @@ import (
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
+	"github.com/radmark/radmark/deid"
 	"github.com/radmark/radmark/dicom"
+	"github.com/radmark/radmark/intake"
 	"github.com/radmark/radmark/internal/testdb"
 	"github.com/radmark/radmark/phantom"
 	"github.com/radmark/radmark/workflow"
@@ -42,7 +44,11 @@ func newWorkflowAPIEnv(t *testing.T, engine testdb.Engine) (*apiEnv, *Server) {
 		"cat": radmark.RoleAnnotator, "rev": radmark.RoleReviewer, "rad": radmark.RoleRadiologist} {
 		roster.Set(name, role)
 	}
-	srv.UseWorkflow(&workflow.Service{Store: store.(workflow.Store), Annotations: ann, Archive: store, Roster: roster})
+	wf := &workflow.Service{Store: store.(workflow.Store), Annotations: ann, Archive: store, Roster: roster}
+	srv.UseWorkflow(wf)
+	ds := store.(deid.Store)
+	srv.UseIntake(&intake.Service{Archive: arch, Store: ds, Blobs: blobs, Cases: wf,
+		Deid: &deid.Service{Profiles: ds, SiteSecret: bytes.Repeat([]byte("x"), 32)}})
 	h := srv.Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if name := r.Header.Get("X-Test-User"); name != "" {
@@ -317,12 +323,17 @@ func TestWorkflowAPI(t *testing.T) {
 			body := "--b\r\nContent-Type: application/dicom\r\n\r\n" + part.String() + "\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b--\r\n"
 			ct := `multipart/related; type="application/dicom"; boundary=b`
 			var up uploadCasesResponse
+			// Fail closed: no de-identification profile, no upload.
+			expect(as("mgr", "POST", pp+"/cases/upload", body, "Content-Type", ct), 403, "upload without a profile")
+			expect(as("mgr", "PUT", pp+"/deid/profiles", `{"name":"research","options":{"clean_descriptors":true,"clean_structured_content":false,"retain_device_identity":false,`+
+				`"retain_longitudinal_modified_dates":true,"retain_patient_characteristics":false,"retain_safe_private":false}}`), 201, "put profile")
 			r = as("mgr", "POST", pp+"/cases/upload", body, "Content-Type", ct)
 			expect(r, 201, "upload")
 			r.json(t, &up)
 			if up.Stored != 1 || len(up.Failed) != 1 || len(up.Added) != 1 || up.Added[0].Source != "upload" ||
-				up.Added[0].StudyUID != radmark.UID(xr2.Dataset.Strings(dicom.TagStudyInstanceUID)[0]) {
-				t.Errorf("upload: %s", r.Body)
+				up.Added[0].StudyUID == radmark.UID(xr2.Dataset.Strings(dicom.TagStudyInstanceUID)[0]) ||
+				!strings.HasPrefix(string(up.Added[0].StudyUID), "2.25.") {
+				t.Errorf("upload (the case must be the de-identified study): %s", r.Body)
 			}
 			r = as("mgr", "POST", pp+"/cases/upload?by=series", body, "Content-Type", ct)
 			expect(r, 201, "upload by series")

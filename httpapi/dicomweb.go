@@ -31,6 +31,9 @@ func (s *Server) dicomwebRoutes(mux routeRegistry) {
 	// STOW-RS
 	p("POST", "/studies", s.stow)
 	p("POST", "/studies/{study}", s.stow)
+	// STOW-RS to a project: de-identified on the way in (authorized and
+	// audited by the handler, per project).
+	mux.HandleFunc("POST "+dicomwebRoot+"/projects/{project}/studies", s.projectStow)
 	// QIDO-RS
 	p("GET", "/studies", s.qido(radmark.StudyLevel))
 	p("GET", "/series", s.qido(radmark.SeriesLevel))

@@ -115,7 +115,7 @@ type Result struct {
 	Err error
 }
 
-// ProfileVersion is a name and version, for messages.
+// profileName is a profile's name and version, for messages.
 func profileName(p *deid.Profile) string { return fmt.Sprintf("%s v%d", p.Name, p.Version) }
 
 // Profile returns the project's current profile, or an error that says
@@ -127,23 +127,26 @@ func (s *Service) Profile(ctx context.Context, project radmark.ID) (*deid.Profil
 	}
 	p, err := s.Deid.Profiles.CurrentDeidProfile(ctx, string(project))
 	if errors.Is(err, deid.ErrNoProfile) || (err == nil && p == nil) {
-		return nil, radmark.Errorf(radmark.EINVALID, "project %s has no de-identification profile, so it accepts no images: put one first (PUT /api/v1/projects/%s/deid/profiles)", project, project)
+		return nil, radmark.Errorf(radmark.EFORBIDDEN, "project %s has no de-identification profile, so it accepts no images: put one first (PUT /api/v1/projects/%s/deid/profiles)", project, project)
 	}
 	if err != nil {
 		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the de-identification profile cannot be read")
 	}
 	if err := p.Validate(); err != nil {
-		return nil, radmark.Errorf(radmark.EINVALID, "project %s's de-identification profile %s is not usable, so it accepts no images: %v", project, profileName(p), err)
+		return nil, radmark.Errorf(radmark.EFORBIDDEN, "project %s's de-identification profile %s is not usable, so it accepts no images: %v", project, profileName(p), err)
 	}
 	return p, nil
 }
 
-// Ingest de-identifies sources into req.Project. Each source succeeds or
-// fails on its own; the error is for the request as a whole (no profile,
-// the store unavailable), and then nothing was stored.
-func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Source) ([]Result, error) {
+// Ingest de-identifies sources into req.Project and makes their studies
+// (or series) cases: those made now are Added, those that were cases
+// already Skipped. Each source succeeds or fails on its own; the error is
+// for the request as a whole (no profile, the store unavailable), and
+// then nothing was stored.
+func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Source) ([]Result, *workflow.AddResult, error) {
+	cases := &workflow.AddResult{Added: []*radmark.Case{}, Skipped: []workflow.CaseRef{}}
 	if _, err := s.Profile(ctx, req.Project); err != nil {
-		return nil, err
+		return nil, cases, err
 	}
 	results := make([]Result, len(sources))
 	var deidentified []archive.Source
@@ -177,7 +180,7 @@ func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Sou
 					results[i].Err = err
 				}
 			}
-			return results, nil
+			return results, cases, nil
 		}
 	}
 	if len(deidentified) > 0 {
@@ -188,17 +191,17 @@ func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Sou
 			r.Err = res.Err
 		}
 		if err != nil {
-			return results, err
+			return results, cases, err
 		}
 	}
-	if err := s.attach(ctx, req, results); err != nil {
+	if err := s.attach(ctx, req, results, cases); err != nil {
 		for i := range results {
 			if results[i].Err == nil && results[i].Quarantined == "" {
 				results[i].Err = err
 			}
 		}
 	}
-	return results, nil
+	return results, cases, nil
 }
 
 // deidentify parses src, de-identifies it and encodes the result.
@@ -210,7 +213,7 @@ func (s *Service) deidentify(ctx context.Context, req Request, src archive.Sourc
 	res, err := s.Deid.Deidentify(ctx, string(req.Project), f.Dataset)
 	switch {
 	case errors.Is(err, deid.ErrNoProfile):
-		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, err.Error())
+		return archive.Source{}, "", radmark.WrapError(radmark.EFORBIDDEN, err, err.Error())
 	case errors.Is(err, deid.ErrUnprocessable):
 		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "refused, not passed through: "+err.Error())
 	case err != nil:
@@ -275,8 +278,8 @@ func (s *Service) keepOriginals(ctx context.Context, originals []archive.Source)
 }
 
 // attach makes the stored instances' studies (or series) cases of the
-// project.
-func (s *Service) attach(ctx context.Context, req Request, results []Result) error {
+// project, saying in cases which were made and which were there.
+func (s *Service) attach(ctx context.Context, req Request, results []Result, cases *workflow.AddResult) error {
 	if s.Cases == nil {
 		return nil
 	}
@@ -297,6 +300,7 @@ func (s *Service) attach(ctx context.Context, req Request, results []Result) err
 		}
 		seen[ref] = true
 		if t, ok := s.attached[attachKey{req.Project, ref}]; ok && now.Sub(t) < attachedTTL {
+			cases.Skipped = append(cases.Skipped, ref)
 			continue
 		}
 		refs = append(refs, ref)
@@ -305,9 +309,12 @@ func (s *Service) attach(ctx context.Context, req Request, results []Result) err
 	if len(refs) == 0 {
 		return nil
 	}
-	if _, err := s.Cases.AddCases(ctx, req.Op, req.Project, workflow.AddRequest{Studies: refs, Source: req.Door}); err != nil {
+	added, err := s.Cases.AddCases(ctx, req.Op, req.Project, workflow.AddRequest{Studies: refs, Source: req.Door})
+	if err != nil {
 		return radmark.WrapError(radmark.ErrorCode(err), err, "stored de-identified, but not made a case of the project: "+radmark.ErrorMessage(err))
 	}
+	cases.Added = append(cases.Added, added.Added...)
+	cases.Skipped = append(cases.Skipped, added.Skipped...)
 	s.mu.Lock()
 	if s.attached == nil || len(s.attached) > 100000 {
 		s.attached = map[attachKey]time.Time{}
@@ -322,4 +329,15 @@ func (s *Service) attach(ctx context.Context, req Request, results []Result) err
 func (s *Service) event(op workflow.Op, action, objectType, objectID, detail string) *radmark.AuditEvent {
 	return &radmark.AuditEvent{ID: annotation.NewID(), Time: s.now(), Actor: op.Actor.Name(), Action: action,
 		ObjectType: objectType, ObjectID: objectID, RequestID: op.RequestID, Detail: detail}
+}
+
+// StoreToProject implements dimse.ProjectStore: one C-STORE data set into
+// a project, the calling AE title as the actor of its audit events.
+func (s *Service) StoreToProject(ctx context.Context, project, callingAE string, src archive.Source) (string, error) {
+	op := workflow.Op{Actor: &radmark.Actor{User: &radmark.User{Name: "dicom:" + callingAE}, Via: "dimse"}}
+	res, _, err := s.Ingest(ctx, Request{Project: radmark.ID(project), Op: op, Door: "dimse"}, []archive.Source{src})
+	if err != nil {
+		return "", err
+	}
+	return res[0].Quarantined, res[0].Err
 }

@@ -166,8 +166,8 @@ func TestIngest(t *testing.T) {
 			origs := load(t, liverFiles(t)...)
 
 			// No profile: nothing is accepted, nothing stored.
-			if _, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs)); radmark.ErrorCode(err) != radmark.EINVALID {
-				t.Fatalf("ingest without a profile: %v, want invalid", err)
+			if _, _, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs)); radmark.ErrorCode(err) != radmark.EFORBIDDEN {
+				t.Fatalf("ingest without a profile: %v, want forbidden", err)
 			}
 			for _, o := range origs {
 				if _, err := e.store.Instance(ctx, radmark.UID(o.ds.String(dicom.TagSOPInstanceUID))); radmark.ErrorCode(err) != radmark.ENOTFOUND {
@@ -176,7 +176,7 @@ func TestIngest(t *testing.T) {
 			}
 
 			e.putProfile()
-			res, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs))
+			res, _, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +228,7 @@ func TestIngest(t *testing.T) {
 			}
 
 			// The same input again: the same UIDs, duplicates, no new case.
-			again, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs))
+			again, _, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,7 +265,7 @@ func TestQuarantine(t *testing.T) {
 			sc := load(t, filepath.Join(testenv.SharedData(t), "multiframe", "SC_rgb_2frame.dcm"))
 			garbage := archive.Source{Name: "garbage", Data: bytes.NewReader([]byte("not DICOM at all")), Size: 16}
 			req := intake.Request{Project: e.project, Op: e.op, Door: "dimse"}
-			res, err := e.svc.Ingest(ctx, req, append(sources(sc), garbage))
+			res, _, err := e.svc.Ingest(ctx, req, append(sources(sc), garbage))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -284,7 +284,7 @@ func TestQuarantine(t *testing.T) {
 				t.Fatalf("quarantine %v %v, want %s", items, err, uid)
 			}
 			// Sent again: held already, not an error.
-			if again, err := e.svc.Ingest(ctx, req, sources(sc)); err != nil || again[0].Err != nil || again[0].Quarantined == "" {
+			if again, _, err := e.svc.Ingest(ctx, req, sources(sc)); err != nil || again[0].Err != nil || again[0].Quarantined == "" {
 				t.Fatalf("re-send of a quarantined instance: %v %+v", err, again)
 			}
 			if _, err := e.svc.Release(ctx, e.op, e.project, "2.25.1"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
@@ -304,7 +304,7 @@ func TestQuarantine(t *testing.T) {
 				t.Errorf("quarantine after release: %v", items)
 			}
 			// Sent once more, held again; rejected this time.
-			if _, err := e.svc.Ingest(ctx, req, sources(sc)); err != nil {
+			if _, _, err := e.svc.Ingest(ctx, req, sources(sc)); err != nil {
 				t.Fatal(err)
 			}
 			if err := e.svc.Reject(ctx, e.op, e.project, string(uid)); err != nil {
@@ -339,7 +339,7 @@ func TestKeepOriginals(t *testing.T) {
 	e.putProfile()
 	e.svc.KeepOriginals = true
 	origs := load(t, liverFiles(t)[0])
-	res, err := e.svc.Ingest(context.Background(), intake.Request{Project: e.project, Op: e.op, Door: "upload"}, sources(origs))
+	res, _, err := e.svc.Ingest(context.Background(), intake.Request{Project: e.project, Op: e.op, Door: "upload"}, sources(origs))
 	if err != nil || res[0].Err != nil {
 		t.Fatal(err, res[0].Err)
 	}

@@ -62,9 +62,9 @@ func (s *Service) Release(ctx context.Context, op workflow.Op, project radmark.I
 	if err != nil {
 		return nil, err
 	}
-	rc, _, err := s.Blobs.Get(ctx, q.BlobKey)
+	rc, err := s.Held(ctx, project, sop)
 	if err != nil {
-		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the quarantined instance's bytes cannot be read")
+		return nil, err
 	}
 	b, err := io.ReadAll(rc)
 	rc.Close()
@@ -85,7 +85,7 @@ func (s *Service) Release(ctx context.Context, op workflow.Op, project radmark.I
 		return nil, res.Err
 	}
 	req := Request{Project: project, Op: op, Door: "quarantine"}
-	if err := s.attach(ctx, req, []Result{*res}); err != nil {
+	if err := s.attach(ctx, req, []Result{*res}, &workflow.AddResult{}); err != nil {
 		return nil, err
 	}
 	ev := s.event(op, "deid.quarantine.release", "instance", sop, fmt.Sprintf("project %s: reviewed (%s) and let in", project, q.Reason))
@@ -141,4 +141,18 @@ func (s *Service) Linkage(ctx context.Context, op workflow.Op, project radmark.I
 		return nil, radmark.WrapError(radmark.EINTERNAL, err, "the linkage record does not open")
 	}
 	return links, nil
+}
+
+// Held opens the de-identified bytes of a quarantined instance, for the
+// reviewer to look for burned-in text.
+func (s *Service) Held(ctx context.Context, project radmark.ID, sop string) (io.ReadCloser, error) {
+	q, err := s.quarantined(ctx, project, sop)
+	if err != nil {
+		return nil, err
+	}
+	rc, _, err := s.Blobs.Get(ctx, q.BlobKey)
+	if err != nil {
+		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the quarantined instance's bytes cannot be read")
+	}
+	return rc, nil
 }

@@ -19,6 +19,7 @@ type dimseFlags struct {
 	port                       *int
 	bind, ae, allow, hosts     *string
 	peers, cert, key, clientCA *string
+	projects                   *string
 }
 
 func (f *dimseFlags) register(fs *flag.FlagSet) {
@@ -30,6 +31,8 @@ func (f *dimseFlags) register(fs *flag.FlagSet) {
 	f.peers = fs.String("dicom-peers", envDefault("dicom-peers", ""), "AE table for C-MOVE: AE@host:port,...")
 	f.cert = fs.String("dicom-tls-cert", envDefault("dicom-tls-cert", ""), "PEM certificate: DIMSE over TLS (PS3.15 Annex B)")
 	f.key = fs.String("dicom-tls-key", envDefault("dicom-tls-key", ""), "PEM key for --dicom-tls-cert")
+	f.projects = fs.String("dicom-projects", envDefault("dicom-projects", ""),
+		`project AE titles, ";"-separated: "AE project=ID [callers=A,B] [hosts=IP,CIDR]"; what they receive is de-identified into the project`)
 	f.clientCA = fs.String("dicom-tls-client-ca", envDefault("dicom-tls-client-ca", ""), "PEM CAs whose client certificates are required")
 }
 
@@ -39,7 +42,7 @@ func commaList(s string) []string {
 
 // start runs the DIMSE server when a port is set; the returned function
 // stops it.
-func (f *dimseFlags) start(ctx context.Context, arch *archive.Service, log *slog.Logger) (func(), error) {
+func (f *dimseFlags) start(ctx context.Context, arch *archive.Service, projects dimse.ProjectStore, log *slog.Logger) (func(), error) {
 	if *f.port <= 0 {
 		return func() {}, nil
 	}
@@ -47,8 +50,12 @@ func (f *dimseFlags) start(ctx context.Context, arch *archive.Service, log *slog
 	if err != nil {
 		return nil, usageError{"--dicom-peers: " + err.Error()}
 	}
+	projectAEs, err := parseProjectAEs(*f.projects)
+	if err != nil {
+		return nil, usageError{"--dicom-projects: " + err.Error()}
+	}
 	cfg := dimse.Config{AETitle: *f.ae, Addr: net.JoinHostPort(*f.bind, strconv.Itoa(*f.port)), Peers: peers, Logger: log,
-		AllowedCallers: commaList(*f.allow), AllowedHosts: commaList(*f.hosts)}
+		AllowedCallers: commaList(*f.allow), AllowedHosts: commaList(*f.hosts), Projects: projectAEs, ProjectStore: projects}
 	if *f.cert != "" {
 		if cfg.TLS, err = dimse.TLSConfig(*f.cert, *f.key, *f.clientCA); err != nil {
 			return nil, err

@@ -75,10 +75,16 @@ type server struct {
 // DICOMweb returns the DICOMweb root.
 func (s *server) DICOMweb() string { return s.URL + "/dicomweb" }
 
-// startServer runs radmark serve on a free port with a fresh data folder.
+// startServer runs radmark serve on a free port with a fresh data folder
+// (or the one --data names in args).
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	data := t.TempDir()
+	for i, a := range args {
+		if a == "--data" && i+1 < len(args) {
+			data = args[i+1]
+		}
+	}
 	storage := []string{"--data", data}
 	for i, a := range args {
 		if a == "--db" && i+1 < len(args) {

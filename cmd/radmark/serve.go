@@ -33,6 +33,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	acct.register(fs)
 	var dicom dimseFlags
 	dicom.register(fs)
+	var in intakeFlags
+	in.register(fs)
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,17 +58,21 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	arch := newArchive(db, blobs, log)
 	recorder := audit.NewRecorder(db, 0)
 	defer recorder.Close()
-	stopDIMSE, err := dicom.start(ctx, arch, log)
-	if err != nil {
-		return err
-	}
-	defer stopDIMSE()
 	accounts, err := acct.build(ctx, db)
 	if err != nil {
 		return err
 	}
 	annotations := &annotation.Service{Store: db, Blobs: blobs, Images: &annotation.ArchiveImages{Source: arch}}
 	reading := &workflow.Service{Store: db, Annotations: annotations, Archive: db, Roster: workflow.AccountRoster{Accounts: db}}
+	projectIntake, err := in.build(st.data, db, arch, blobs, reading, log)
+	if err != nil {
+		return err
+	}
+	stopDIMSE, err := dicom.start(ctx, arch, projectIntake, log)
+	if err != nil {
+		return err
+	}
+	defer stopDIMSE()
 	srv := &httpapi.Server{
 		Archive:     arch,
 		Audit:       recorder,
@@ -85,6 +91,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		UI:             ui.Handler(),
 	}
 	srv.UseWorkflow(reading)
+	srv.UseIntake(projectIntake)
 	srv.Releases, srv.Jobs = newReleases(db, blobs, arch, annotations, tmp), db
 	go (&job.Runner{Store: db, Logger: log, Handlers: map[string]job.Handler{release.JobKind: srv.Releases.RunJob}}).Run(ctx)
 	if *cors != "" {
