@@ -242,4 +242,71 @@ describe('the reading workflow in the web UI', { skip, timeout: 600_000 }, () =>
     await waitFor('radiologist1 removed', async () => (await page.locator('[data-testid=member-row][data-user=radiologist1]').count()) === 0, 10_000);
     assert.ok(!(await api(`/projects/${project.id}/members`)).some((m) => m.name === 'radiologist1'));
   });
+
+  /** Signs an account in from Node; resolves to call(method, path, body, headers) → parsed answer (throws on failure). */
+  async function as(name) {
+    const res = await fetch(`${server.url}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(account(name)) });
+    assert.equal(res.status, 200, await res.clone().text());
+    const { csrfToken } = await res.json();
+    const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    return async (method, pathAndQuery, body, headers = {}) => {
+      const r = await fetch(`${server.url}/api/v1${pathAndQuery}`, {
+        method,
+        headers: { Cookie: cookie, 'X-CSRF-Token': csrfToken, ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await r.text();
+      if (!r.ok) throw new Error(`${name}: ${method} ${pathAndQuery}: ${r.status} ${text}`);
+      return text ? JSON.parse(text) : undefined;
+    };
+  }
+
+  test('disagreeing reads go to arbitration; the arbiter compares them and picks one', async () => {
+    // A two-reader project on the CT, read through the API: the answers to the required question differ.
+    const admin = await as('admin');
+    const p = await admin('POST', '/projects', { name: 'Two readers' });
+    const schema = await admin('GET', `/projects/${project.id}/schema`);
+    await admin('PUT', `/projects/${p.id}/schema`, { baseVersion: 0, labels: schema.labels, questions: schema.questions });
+    await admin('PUT', `/projects/${p.id}/workflow`, { baseVersion: 0, readers: 2, readerRoles: ['annotator'], assignment: 'pull', agreement: { dice: 0, iou: 0, landmarkMM: 0 } });
+    for (const [user, roles] of [['annotator1', ['annotator']], ['annotator2', ['annotator']], ['reviewer', ['reviewer']], ['admin', ['manager', 'radiologist']]]) {
+      await admin('PUT', `/projects/${p.id}/members/${user}`, { roles });
+    }
+    await admin('POST', `/projects/${p.id}/cases`, { studies: [{ studyUID: studies.CT }] });
+    const reads = {};
+    for (const [user, quality] of [['annotator1', 'diagnostic'], ['annotator2', 'limited']]) {
+      const call = await as(user);
+      let t = (await call('POST', `/projects/${p.id}/next-task`)).task;
+      t = (await call('POST', `/tasks/${t.id}/start`, { version: t.version })).task;
+      await call('POST', `/annotation-sets/${t.setId}/revisions`, { parent: '', items: [], answers: [{ question: 'quality', choices: [quality] }] }, { 'If-None-Match': '*' });
+      reads[user] = (await call('POST', `/tasks/${t.id}/submit`, { version: t.version })).task;
+    }
+    const reviewer = await as('reviewer');
+    for (const r of Object.values(reads)) {
+      const t = (await reviewer('POST', `/tasks/${r.id}/review`, { version: r.version })).task;
+      await reviewer('POST', `/tasks/${t.id}/accept`, { version: t.version });
+    }
+    const caseId = reads.annotator1.caseId;
+    assert.equal((await api(`/cases/${caseId}`)).case.state, 'arbitration');
+
+    // The admin (manager and radiologist) claims it in the arbitration queue, looks at annotator2's read, picks annotator1's.
+    await visit(`/arbitration?project=${p.id}`, 'admin');
+    await page.waitForSelector('[data-testid=arbitration-queue] [data-testid=task-row][data-state=unassigned]');
+    const arbitration = await page.getAttribute('[data-testid=task-row]', 'data-task');
+    await page.click('[data-testid=task-open]');
+    await viewerReady(arbitration);
+    await page.waitForSelector('[data-testid=taskbar][data-state=in_progress] [data-testid=arbitration]');
+    await page.click('[data-testid=show-annotator2]');
+    await page.waitForURL(/reader=annotator2/);
+    await viewerReady(arbitration);
+    await waitFor("annotator2's answer shown", () => page.locator('[data-testid=q-quality] input[type=radio] >> nth=1').isChecked(), 20_000);
+    await shot('workflow-arbitration');
+    await page.fill('[data-testid=comment-text]', 'The image is diagnostic.');
+    await page.click('[data-testid=pick-1]');
+    await page.waitForSelector('[data-testid=arbitration-queue]');
+    const t = await task(arbitration);
+    assert.deepEqual([t.state, t.assignee], ['resolved', 'admin']);
+    const kase = (await api(`/cases/${caseId}`)).case;
+    const read1 = await task(reads.annotator1.id);
+    assert.deepEqual([kase.state, kase.outcome, kase.finalRevision], ['done', 'picked', read1.revision]);
+  });
 });

@@ -92,7 +92,7 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
         <strong>{task.kind === 'read' ? `Read ${task.slot}` : 'Arbitration'}</strong>
         <StateBadge state={task.state} />
         <span className="muted">
-          {task.assignee ? `reader ${task.assignee}` : 'unassigned'} · priority {task.priority} · due {when(task.due)} · {duration(task.workSeconds)} spent
+          {task.assignee ? `${task.kind === 'read' ? 'reader' : 'arbiter'} ${task.assignee}` : 'unassigned'} · priority {task.priority} · due {when(task.due)} · {duration(task.workSeconds)} spent
           {kase ? ` · case ${kase.state}` : ''}
           {showing !== me ? ` · showing ${showing}'s annotations` : ''}
         </span>
@@ -128,7 +128,7 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
           <span>Reads:</span>
           {reads.map((r) => (
             <span key={r.id} className="row">
-              <button type="button" className={showing === r.assignee ? 'active' : ''} onClick={() => show(r.assignee)}>
+              <button type="button" className={showing === r.assignee ? 'active' : ''} onClick={() => show(r.assignee)} data-testid={`show-${r.assignee ?? ''}`}>
                 Show {r.assignee}
               </button>
               <button type="button" disabled={busy} onClick={() => decide('picked', { pick: r.id })} data-testid={`pick-${r.slot}`}>
