@@ -40,6 +40,34 @@ async function drag(p, from, to) {
   await p.mouse.up();
 }
 
+/** How many voxels of the viewer's labelmap (not yet saved) have a value. */
+const liveCount = (p, value) =>
+  p.evaluate((v) => {
+    let n = 0;
+    for (const x of window.radmark.annotation.controller.labelmapBytes() ?? []) if (x === v) n++;
+    return n;
+  }, value);
+
+/** Moves a viewport's plane to an LPS point and waits for it to render there. */
+async function moveTo(p, viewportId, lps) {
+  await p.evaluate(([id, q]) => window.radmark.viewer.moveTo(id, q), [viewportId, lps]);
+  await p.waitForTimeout(200);
+}
+
+/** Sets the zoom of volume viewports (about their centre). */
+async function zoom(p, ids, factor) {
+  await p.evaluate(([vs, f]) => {
+    for (const id of vs) window.radmark.viewer.renderingEngine.getViewport(id).setZoom(f);
+    window.radmark.viewer.renderingEngine.render();
+  }, [ids, factor]);
+  await p.waitForTimeout(200);
+}
+
+/** Whether two lists of LPS points agree to 0.5 mm. */
+function near(a, b) {
+  return !!a && a.length === b.length && a.every((p, i) => p.every((c, j) => Math.abs(c - b[i][j]) <= 0.5));
+}
+
 async function saveNow(p, message) {
   await p.fill('[data-testid=save-message]', message);
   await p.click('[data-testid=save]');
@@ -123,6 +151,29 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     return (await api(`/revisions/${set.head}`)).json();
   }
 
+  /** Layer 0 of a revision's labelmap through the API, and the value at an LPS point (nearest voxel). */
+  async function storedLabelmap(revision) {
+    const [lm] = await (await api(`/revisions/${revision}/labelmaps`)).json();
+    const geo = await (await api(`/studies/${studies.CT}/series/${lm.seriesUID}/geometry`)).json();
+    const raw = new Uint8Array(await (await api(`/revisions/${revision}/labelmaps/0`, { headers: { Accept: 'application/octet-stream' } })).arrayBuffer());
+    const { columns, rows } = geo;
+    assert.equal(raw.length, columns * rows * geo.slices);
+    const voxel = (lps) => {
+      let best = 0;
+      let bestD = Infinity;
+      geo.images.forEach((im, k) => {
+        const d = Math.abs((lps[0] - im.position[0]) * geo.sliceDir[0] + (lps[1] - im.position[1]) * geo.sliceDir[1] + (lps[2] - im.position[2]) * geo.sliceDir[2]);
+        if (d < bestD) [best, bestD] = [k, d];
+      });
+      const p = geo.images[best].position;
+      const dv = [lps[0] - p[0], lps[1] - p[1], lps[2] - p[2]];
+      const i = Math.round((dv[0] * geo.rowDir[0] + dv[1] * geo.rowDir[1] + dv[2] * geo.rowDir[2]) / geo.spacing[0]);
+      const j = Math.round((dv[0] * geo.colDir[0] + dv[1] * geo.colDir[1] + dv[2] * geo.colDir[2]) / geo.spacing[1]);
+      return raw[best * columns * rows + j * columns + i];
+    };
+    return { raw, voxel };
+  }
+
   test('sign in, paint a 3D sphere, measure, place a landmark, answer, undo/redo, save, reload', async () => {
     if (auth) {
       await page.goto(`${app}/`);
@@ -195,23 +246,7 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     assert.ok(Math.abs(lenM - 80) <= 0.5 && Math.abs(lenM - live) < 0.01, `server length ${lenM}, live ${live}`);
 
     // The labelmap through the API: the sphere's voxels around the LPS centre.
-    const geo = await (await api(`/studies/${studies.CT}/series/${seg ? (await api(`/revisions/${head}/labelmaps`).then((r) => r.json()))[0].seriesUID : ''}/geometry`)).json();
-    const raw = new Uint8Array(await (await api(`/revisions/${head}/labelmaps/0`, { headers: { Accept: 'application/octet-stream' } })).arrayBuffer());
-    const { columns, rows } = geo;
-    assert.equal(raw.length, columns * rows * geo.slices);
-    const voxel = (lps) => {
-      let best = 0;
-      let bestD = Infinity;
-      geo.images.forEach((im, k) => {
-        const d = Math.abs((lps[0] - im.position[0]) * geo.sliceDir[0] + (lps[1] - im.position[1]) * geo.sliceDir[1] + (lps[2] - im.position[2]) * geo.sliceDir[2]);
-        if (d < bestD) [best, bestD] = [k, d];
-      });
-      const p = geo.images[best].position;
-      const dv = [lps[0] - p[0], lps[1] - p[1], lps[2] - p[2]];
-      const i = Math.round((dv[0] * geo.rowDir[0] + dv[1] * geo.rowDir[1] + dv[2] * geo.rowDir[2]) / geo.spacing[0]);
-      const j = Math.round((dv[0] * geo.colDir[0] + dv[1] * geo.colDir[1] + dv[2] * geo.colDir[2]) / geo.spacing[1]);
-      return raw[best * columns * rows + j * columns + i];
-    };
+    const { raw, voxel } = await storedLabelmap(head);
     assert.equal(voxel(centre), 1, 'the sphere centre is labelled');
     assert.equal(voxel([54, 0, 2]), 1, 'one slice above (a sphere, not a circle)');
     assert.equal(voxel([54, 0, -2]), 1, 'one slice below');
@@ -237,6 +272,110 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     await page.waitForTimeout(1000);
     assert.equal(await page.getAttribute('[data-testid=save-status]', 'data-dirty'), '0', 'a reload is not an edit');
     await shot('annotate-reloaded');
+  });
+
+  test('a 3D box drawn on the axial view, its depth set on the coronal view, undo/redo, saved in LPS mm', async () => {
+    await open(page, studies.CT, 'mpr');
+    await page.click('[data-testid=label-lung-nodule]');
+    await page.keyboard.press('O');
+    // Zoomed in, as a reader would for a precise box (and a mouse pixel is then well under 0.5 mm).
+    await zoom(page, ['axial', 'coronal'], 3);
+    // 40 × 40 mm on the axial slice z = 0: the box is as deep as it is wide, z −20…20.
+    await drag(page, await at(page, 'axial', [-20, -10, 0]), await at(page, 'axial', [20, 30, 0]));
+    await page.locator('[data-testid=item-box3d]').waitFor();
+    // On the coronal view (plane y = 10, inside the box) the top edge (S) goes from 20 to 10 mm.
+    await moveTo(page, 'coronal', [0, 10, 0]);
+    await drag(page, await at(page, 'coronal', [20, 10, 20]), await at(page, 'coronal', [20, 10, 10]));
+    const boxNow = () => page.evaluate(() => window.radmark.annotation.controller.shownItems().find((s) => s.item.kind === 'box3d')?.item.lps);
+    const want = [[-20, -10, -20], [20, 30, 10]];
+    await waitFor('the box edited on the coronal view', async () => near(await boxNow(), want), 10_000);
+    await shot('annotate-box3d');
+    // Undo takes the depth edit back; redo brings it again.
+    await page.click('[data-testid=undo]');
+    await waitFor('undo of the depth', async () => near(await boxNow(), [[-20, -10, -20], [20, 30, 20]]), 10_000);
+    await page.click('[data-testid=redo]');
+    await waitFor('redo of the depth', async () => near(await boxNow(), want), 10_000);
+
+    const head = await saveNow(page, '3d box');
+    const rev = await (await api(`/revisions/${head}`)).json();
+    const box = rev.content.items.find((i) => i.kind === 'box3d');
+    assert.ok(box && box.label === 'lung-nodule' && !box.image, JSON.stringify(rev.content.items));
+    assert.ok(near(box.lps, want), `stored box ${JSON.stringify(box.lps)}, want ${JSON.stringify(want)} ± 0.5 mm`);
+    const m = (await (await api(`/revisions/${head}/measurements`)).json()).find((x) => x.item === box.id);
+    assert.ok(Math.abs(m.width.value - 40) <= 1 && Math.abs(m.height.value - 40) <= 1 && Math.abs(m.depth.value - 30) <= 1, JSON.stringify(m));
+
+    // A reload shows the box again, on every view that cuts it.
+    await page.reload();
+    await open(page, studies.CT, 'mpr');
+    await page.locator('[data-testid=item-box3d]').waitFor();
+    assert.ok(near(await boxNow(), want));
+  });
+
+  test('fill between slices: a segment painted on two slices 10 mm apart fills the four slices between', async () => {
+    await open(page, studies.CT, 'mpr');
+    await page.click('[data-testid=label-liver]');
+    await page.click('[data-testid=atool-Brush]');
+    await page.locator('[data-testid=brush-size]').fill('6');
+    const liver = 2; // the schema's second segmentation label
+    let painted = 0;
+    for (const z of [-50, -40]) {
+      await moveTo(page, 'axial', [-50, -10, z]);
+      const c = await at(page, 'axial', [-50, -10, z]);
+      await drag(page, c, [c[0] + 1, c[1]]);
+      const before = painted;
+      painted = await waitFor(`the disc painted at z = ${z}`, async () => {
+        const n = await liveCount(page, liver);
+        return n > before && n;
+      }, 10_000);
+    }
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('I');
+    await waitFor('the fill', async () => (await liveCount(page, liver)) >= painted * 2.5, 30_000).catch(async (err) => {
+      throw new Error(`${err.message}; painted ${painted}; messages: ${(await page.locator('.notice').allInnerTexts()).join(' | ')}`);
+    });
+    const filled = await liveCount(page, liver);
+    // Two equal discs: the four slices between get the same disc.
+    assert.ok(Math.abs(filled - 3 * painted) <= painted * 0.2, `painted ${painted} voxels on 2 slices, ${filled} after the fill (want about 3×)`);
+    await shot('annotate-interpolation');
+    await page.click('[data-testid=undo]');
+    await waitFor('undo of the fill', async () => (await liveCount(page, liver)) === painted, 10_000);
+    await page.click('[data-testid=redo]');
+    await waitFor('redo of the fill', async () => (await liveCount(page, liver)) === filled, 10_000);
+
+    const head = await saveNow(page, 'fill between slices');
+    const { voxel } = await storedLabelmap(head);
+    for (const z of [-50, -48, -46, -44, -42, -40]) assert.equal(voxel([-50, -10, z]), liver, `z = ${z} is filled`);
+    assert.equal(voxel([-50, -10, -52]), 0, 'below the lower painted slice: nothing');
+    assert.equal(voxel([-50, -10, -38]), 0, 'above the upper painted slice: nothing');
+    assert.equal(voxel([-50, 2, -45 + 1]), 0, '12 mm to the side of the 6 mm discs: nothing');
+  });
+
+  test('region growing from a seed in the phantom\'s lung nodule fills the nodule and nothing outside', async () => {
+    await open(page, studies.CT, 'mpr');
+    await page.click('[data-testid=label-mass]');
+    const mass = 4; // the schema's fourth segmentation label
+    await page.keyboard.press('R');
+    await page.locator('[data-testid=hu-low]').fill('-100');
+    await page.locator('[data-testid=hu-high]').fill('200');
+    await page.locator('[data-testid=grow-radius]').fill('30');
+    // Lesion 0 of the phantom: centre (−56, 0, 42), radius 10 mm, 30 HU, in the lung (−850 HU).
+    const centre = [-56, 0, 42];
+    await moveTo(page, 'axial', centre);
+    await page.mouse.click(...(await at(page, 'axial', centre)));
+    await waitFor('the grown region', async () => (await liveCount(page, mass)) > 0, 10_000);
+    const grown = await liveCount(page, mass);
+    // 4/3·π·10³ mm³ in 2 mm voxels: about 524.
+    assert.ok(grown > 450 && grown < 600, `grew ${grown} voxels, want about 524 (a 10 mm sphere of 2 mm voxels)`);
+    await shot('annotate-region-growing');
+    await page.click('[data-testid=undo]');
+    await waitFor('undo of the grow', async () => (await liveCount(page, mass)) === 0, 10_000);
+    await page.click('[data-testid=redo]');
+    await waitFor('redo of the grow', async () => (await liveCount(page, mass)) === grown, 10_000);
+
+    const head = await saveNow(page, 'region growing');
+    const { voxel } = await storedLabelmap(head);
+    for (const d of [[0, 0, 0], [8, 0, 0], [-8, 0, 0], [0, 8, 0], [0, 0, 8], [0, 0, -8]]) assert.equal(voxel([centre[0] + d[0], centre[1] + d[1], centre[2] + d[2]]), mass, `${d} from the centre is in the nodule`);
+    for (const d of [[12, 0, 0], [-12, 0, 0], [0, 12, 0], [0, 0, 12], [0, 0, -12]]) assert.equal(voxel([centre[0] + d[0], centre[1] + d[1], centre[2] + d[2]]), 0, `${d} from the centre is lung, not nodule`);
   });
 
   test('a 2D box on the chest X-ray', async () => {

@@ -76,6 +76,7 @@ export function AnnotationPanel(props: PanelProps) {
   const [tool, setTool] = useState<ToolId | undefined>();
   const [brush, setBrush] = useState(10);
   const [hu, setHu] = useState<[number, number]>([-100, 200]);
+  const [growRadius, setGrowRadius] = useState(30);
   const [answers, setAnswers] = useState<Answer[]>([]);
   const answersRef = useRef<Answer[]>([]);
   answersRef.current = answers;
@@ -177,7 +178,7 @@ export function AnnotationPanel(props: PanelProps) {
   }, [controller, activeLabel, segments]);
   useEffect(() => {
     const def = TOOL_DEFS.find((d) => d.id === tool);
-    if (def?.volumeOnly && mpr && !controller.hasLabelmap) {
+    if (def?.labelmap && mpr && !controller.hasLabelmap) {
       void controller.attachLabelmap(segmentsRef.current).then(() => {
         controller.styleSegments(segmentsRef.current);
         const seg = segmentsRef.current.find((x) => x.label.id === controller.currentLabel) ?? segmentsRef.current[0];
@@ -190,7 +191,28 @@ export function AnnotationPanel(props: PanelProps) {
     viewer.setAnnotationTool(tool ? instanceName(tool) : undefined);
   }, [viewer, tool]);
   useEffect(() => controller.setBrushSize(brush), [controller, brush, tool]);
-  useEffect(() => controller.setThreshold(hu[0], hu[1]), [controller, hu, tool]);
+  useEffect(() => {
+    controller.setThreshold(hu[0], hu[1]);
+    controller.growRange = hu;
+    controller.growRadiusMm = growRadius;
+  }, [controller, hu, growRadius, tool]);
+  useEffect(() => {
+    controller.onMessage = notify;
+  }, [controller, notify]);
+  const [filling, setFilling] = useState(false);
+  const fillBetween = useCallback(() => {
+    if (!mpr || filling) return;
+    setFilling(true);
+    controller.interpolate().then(
+      (r) => {
+        if (r?.voxels) {
+          notify('info', `Filled ${r.voxels} voxels on ${r.slices} slices between the painted ones.`);
+          session.changed();
+        }
+      },
+      (err: unknown) => notify('error', `Fill between slices failed: ${describeError(err)}`),
+    ).finally(() => setFilling(false));
+  }, [controller, mpr, filling, notify, session]);
   useEffect(() => () => viewer.setAnnotationTool(undefined), [viewer]);
 
   const undo = useCallback(() => {
@@ -230,8 +252,9 @@ export function AnnotationPanel(props: PanelProps) {
       else if (action === 'save') save();
       else if (action === 'brushBigger') setBrush((b) => Math.min(100, b + 1));
       else if (action === 'brushSmaller') setBrush((b) => Math.max(1, b - 1));
+      else if (action === 'interpolate') fillBetween();
     },
-    [mpr, undo, redo, save],
+    [mpr, undo, redo, save, fillBetween],
   );
 
   useEffect(() => {
@@ -279,6 +302,12 @@ export function AnnotationPanel(props: PanelProps) {
               <input type="number" value={hu[0]} style={{ width: 60 }} onChange={(e) => setHu([Number(e.target.value), hu[1]])} data-testid="hu-low" />–
               <input type="number" value={hu[1]} style={{ width: 60 }} onChange={(e) => setHu([hu[0], Number(e.target.value)])} data-testid="hu-high" />
             </label>
+            <label title="Region growing: how far from the seed it may grow">
+              Grow ≤ <input type="number" min={1} max={200} value={growRadius} style={{ width: 50 }} onChange={(e) => setGrowRadius(Math.max(1, Number(e.target.value)))} data-testid="grow-radius" /> mm
+            </label>
+            <button type="button" disabled={filling} onClick={fillBetween} data-testid="interpolate" title={`Fill the active segment between the slices it is painted on (${keyOf('interpolate')})`}>
+              {filling ? 'Filling…' : 'Fill between slices'}
+            </button>
           </div>
         )}
         <div className="tools">

@@ -3,7 +3,7 @@
 // viewer/presets.ts and can be remapped here too.
 import { TOOL_DEFS, type ToolId } from './tools.ts';
 
-export type EditAction = `tool:${ToolId}` | 'undo' | 'redo' | 'save' | 'brushBigger' | 'brushSmaller';
+export type EditAction = `tool:${ToolId}` | 'undo' | 'redo' | 'save' | 'brushBigger' | 'brushSmaller' | 'interpolate';
 
 export interface KeyBinding {
   action: EditAction;
@@ -18,6 +18,7 @@ export const DEFAULT_BINDINGS: readonly KeyBinding[] = [
   { action: 'save', key: 'S', description: 'Save now (also Ctrl+S)' },
   { action: 'brushBigger', key: ']', description: 'Brush size +1 mm' },
   { action: 'brushSmaller', key: '[', description: 'Brush size −1 mm' },
+  { action: 'interpolate', key: 'I', description: 'Fill between slices: interpolate the active segment between the slices it is painted on' },
 ];
 
 const STORAGE_KEY = 'radmark.keys';

@@ -2,17 +2,20 @@
 // mapped to radmark's annotation kinds (annotation.go Item). The
 // controller turns Cornerstone's annotations and labelmap into a save's
 // items and labelmap slices, and a stored revision back into them.
-import { Enums as CoreEnums, cache, eventTarget, utilities as csUtils, volumeLoader, type Types } from '@cornerstonejs/core';
+import { Enums as CoreEnums, cache, eventTarget, getEnabledElement, utilities as csUtils, volumeLoader, type Types } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import type { Item, Label } from '../api/client.ts';
 import type { ViewerController } from '../viewer/cornerstone.ts';
+import { Box3DTool } from './Box3DTool.ts';
+import type { FilledSlice, InterpolationInput } from './interpolate.ts';
+import { growRegion } from './region.ts';
 import { type Grid, type Vec3, type VolumeMapping, imagePointToLps, lpsToImagePoint, mapVolumeToGrid, nearestSlice, normalOf, serverToVolume, volumeToServer } from './geometry.ts';
 
 const { segmentation, annotation: annotationState, Enums: ToolEnums } = tools;
 
 export type ToolId =
   | 'Length' | 'Angle' | 'Bidirectional' | 'EllipseROI' | 'RectangleROI' | 'Box2D' | 'Landmark' | 'Contour'
-  | 'Brush' | 'SphereBrush' | 'Eraser' | 'SphereEraser' | 'ThresholdBrush' | 'RectangleScissors' | 'CircleScissors';
+  | 'Box3D' | 'Brush' | 'SphereBrush' | 'Eraser' | 'SphereEraser' | 'ThresholdBrush' | 'RectangleScissors' | 'CircleScissors' | 'RegionGrow';
 
 export interface ToolDef {
   id: ToolId;
@@ -20,8 +23,10 @@ export interface ToolDef {
   /** Default key (configurable, see shortcuts.ts). */
   key: string;
   kind: Item['kind'];
-  /** Needs a volume (MPR): labelmap tools. */
+  /** Needs a volume (MPR). */
   volumeOnly?: boolean;
+  /** Paints the labelmap (made when the tool is first picked). */
+  labelmap?: boolean;
 }
 
 export const TOOL_DEFS: readonly ToolDef[] = [
@@ -33,14 +38,35 @@ export const TOOL_DEFS: readonly ToolDef[] = [
   { id: 'Box2D', label: '2D box', key: 'o', kind: 'box2d' },
   { id: 'Landmark', label: 'Landmark', key: 'k', kind: 'landmark' },
   { id: 'Contour', label: 'Contour', key: 'f', kind: 'contour' },
-  { id: 'Brush', label: 'Brush ○', key: 'b', kind: 'segmentation', volumeOnly: true },
-  { id: 'SphereBrush', label: 'Brush ●', key: 'B', kind: 'segmentation', volumeOnly: true },
-  { id: 'Eraser', label: 'Eraser ○', key: 'n', kind: 'segmentation', volumeOnly: true },
-  { id: 'SphereEraser', label: 'Eraser ●', key: 'N', kind: 'segmentation', volumeOnly: true },
-  { id: 'ThresholdBrush', label: 'HU brush', key: 't', kind: 'segmentation', volumeOnly: true },
-  { id: 'RectangleScissors', label: 'Rect scissors', key: 'g', kind: 'segmentation', volumeOnly: true },
-  { id: 'CircleScissors', label: 'Circle scissors', key: 'G', kind: 'segmentation', volumeOnly: true },
+  { id: 'Box3D', label: '3D box', key: 'O', kind: 'box3d', volumeOnly: true },
+  { id: 'Brush', label: 'Brush ○', key: 'b', kind: 'segmentation', volumeOnly: true, labelmap: true },
+  { id: 'SphereBrush', label: 'Brush ●', key: 'B', kind: 'segmentation', volumeOnly: true, labelmap: true },
+  { id: 'Eraser', label: 'Eraser ○', key: 'n', kind: 'segmentation', volumeOnly: true, labelmap: true },
+  { id: 'SphereEraser', label: 'Eraser ●', key: 'N', kind: 'segmentation', volumeOnly: true, labelmap: true },
+  { id: 'ThresholdBrush', label: 'HU brush', key: 't', kind: 'segmentation', volumeOnly: true, labelmap: true },
+  { id: 'RectangleScissors', label: 'Rect scissors', key: 'g', kind: 'segmentation', volumeOnly: true, labelmap: true },
+  { id: 'CircleScissors', label: 'Circle scissors', key: 'G', kind: 'segmentation', volumeOnly: true, labelmap: true },
+  { id: 'RegionGrow', label: 'Grow region', key: 'R', kind: 'segmentation', volumeOnly: true, labelmap: true },
 ];
+
+/**
+ * A click that gives a seed point to whoever listens (region growing);
+ * the click does nothing else (no window/level drag).
+ */
+export class SeedTool extends tools.BaseTool {
+  static toolName = 'RadmarkSeed';
+  /** Called with the LPS point and the viewport of each click. */
+  static onSeed: ((world: Types.Point3, viewportId: string) => void) | undefined;
+  constructor(toolProps: tools.Types.PublicToolProps = {}, defaultToolProps: tools.Types.ToolProps = { supportedInteractionTypes: ['Mouse'], configuration: {} }) {
+    super(toolProps, defaultToolProps);
+  }
+  preMouseDownCallback = (evt: tools.Types.EventTypes.MouseDownActivateEventType): boolean => {
+    const { element, currentPoints } = evt.detail;
+    const id = getEnabledElement(element)?.viewport.id;
+    if (id) SeedTool.onSeed?.([...currentPoints.world] as Types.Point3, id);
+    return true;
+  };
+}
 
 /** Cornerstone tool class and configuration behind each tool. */
 function toolClass(id: ToolId): { base: string; config?: Record<string, unknown> } {
@@ -53,6 +79,8 @@ function toolClass(id: ToolId): { base: string; config?: Record<string, unknown>
     case 'Box2D': return { base: tools.RectangleROITool.toolName };
     case 'Landmark': return { base: tools.ProbeTool.toolName };
     case 'Contour': return { base: tools.PlanarFreehandROITool.toolName };
+    case 'Box3D': return { base: Box3DTool.toolName };
+    case 'RegionGrow': return { base: SeedTool.toolName };
     case 'Brush': return { base: tools.BrushTool.toolName, config: { activeStrategy: 'FILL_INSIDE_CIRCLE' } };
     case 'SphereBrush': return { base: tools.BrushTool.toolName, config: { activeStrategy: 'FILL_INSIDE_SPHERE' } };
     case 'Eraser': return { base: tools.BrushTool.toolName, config: { activeStrategy: 'ERASE_INSIDE_CIRCLE' } };
@@ -71,7 +99,7 @@ let registered = false;
 function registerTools(): void {
   if (registered) return;
   registered = true;
-  for (const T of [tools.LengthTool, tools.AngleTool, tools.BidirectionalTool, tools.EllipticalROITool, tools.RectangleROITool, tools.ProbeTool, tools.PlanarFreehandROITool, tools.BrushTool, tools.RectangleScissorsTool, tools.CircleScissorsTool]) tools.addTool(T);
+  for (const T of [tools.LengthTool, tools.AngleTool, tools.BidirectionalTool, tools.EllipticalROITool, tools.RectangleROITool, tools.ProbeTool, tools.PlanarFreehandROITool, tools.BrushTool, tools.RectangleScissorsTool, tools.CircleScissorsTool, Box3DTool, SeedTool]) tools.addTool(T);
 }
 
 /** Adds every annotation tool (as named instances) to a viewer tool group. */
@@ -134,6 +162,11 @@ export class AnnotationController {
   schemaLabels: Label[] = [];
   private listeners = new Set<() => void>();
   private cleanups: Array<() => void> = [];
+  /** Region growing: the value range (HU for CT) and how far from the seed (mm). */
+  growRange: [number, number] = [-100, 200];
+  growRadiusMm = 30;
+  /** Tells the reader what a region grow or an interpolation did (or why not). */
+  onMessage: (level: 'info' | 'warning' | 'error', text: string) => void = () => {};
 
   private readonly viewer: ViewerController;
   readonly grid: Grid;
@@ -162,6 +195,14 @@ export class AnnotationController {
     }
     eventTarget.addEventListener(E.SEGMENTATION_DATA_MODIFIED, changed);
     this.cleanups.push(() => eventTarget.removeEventListener(E.SEGMENTATION_DATA_MODIFIED, changed));
+    const onSeed = (world: Types.Point3) => {
+      const n = this.growFrom(world);
+      if (n !== undefined) this.onMessage(n ? 'info' : 'warning', n ? `Region grown: ${n} voxels.` : `Nothing grown: the seed's value is outside ${this.growRange[0]}…${this.growRange[1]}, or its voxel belongs to another segment.`);
+    };
+    SeedTool.onSeed = onSeed;
+    this.cleanups.push(() => {
+      if (SeedTool.onSeed === onSeed) SeedTool.onSeed = undefined;
+    });
   }
 
   subscribe(l: () => void): () => void {
@@ -290,6 +331,109 @@ export class AnnotationController {
     this.viewer.renderingEngine?.render();
   }
 
+  /** The active segment's value, or undefined (with a message) when it cannot be painted. */
+  private paintableSegment(): number | undefined {
+    if (!this.mapping) {
+      this.onMessage('warning', 'There is no labelmap on this series yet: pick a labelmap tool (brush, region growing) first.');
+      return undefined;
+    }
+    const value = segmentation.segmentIndex.getActiveSegmentIndex(this.segmentationId);
+    if (!value) {
+      this.onMessage('warning', 'Pick a segment (a label) first.');
+      return undefined;
+    }
+    if (segmentation.segmentLocking.isSegmentIndexLocked(this.segmentationId, value)) {
+      this.onMessage('warning', `Segment ${value} is locked.`);
+      return undefined;
+    }
+    return value;
+  }
+
+  /**
+   * Sets the given labelmap voxels that are still unpainted to value, as
+   * one undoable step; returns how many changed. Other segments' voxels
+   * are never overwritten.
+   */
+  private paintUnpainted(indices: ArrayLike<number>, value: number): number {
+    const vm = cache.getVolume(this.segmentationId)?.voxelManager as Types.IVoxelManager<number> | undefined;
+    if (!vm) return 0;
+    const changed: number[] = [];
+    for (let n = 0; n < indices.length; n++) {
+      const idx = indices[n];
+      if (Number(vm.getAtIndex(idx)) === 0) changed.push(idx);
+    }
+    if (!changed.length) return 0;
+    const apply = (v: number) => {
+      for (const idx of changed) vm.setAtIndex(idx, v);
+      segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId);
+      this.viewer.renderingEngine?.render();
+    };
+    apply(value);
+    csUtils.HistoryMemo.DefaultHistoryMemo.push({ restoreMemo: (isUndo?: boolean) => apply(isUndo ? 0 : value) });
+    return changed.length;
+  }
+
+  /** Grows the active segment from a seed (LPS) in the reader's value range and radius; the voxel count, or undefined when nothing could be tried. */
+  growFrom(world: Types.Point3): number | undefined {
+    const value = this.paintableSegment();
+    const ct = this.viewer.currentVolumeId ? cache.getVolume(this.viewer.currentVolumeId) : undefined;
+    const lab = cache.getVolume(this.segmentationId)?.voxelManager as Types.IVoxelManager<number> | undefined;
+    if (value === undefined || !ct?.imageData || !ct.voxelManager || !lab) return undefined;
+    const ctVoxels = ct.voxelManager as Types.IVoxelManager<number>;
+    const seed = csUtils.transformWorldToIndex(ct.imageData, world) as [number, number, number];
+    const region = growRegion({
+      dimensions: ct.dimensions as [number, number, number],
+      spacing: ct.imageData.getSpacing() as [number, number, number],
+      valueAt: (i) => Number(ctVoxels.getAtIndex(i)),
+      seed,
+      lower: this.growRange[0],
+      upper: this.growRange[1],
+      radiusMm: this.growRadiusMm,
+      blocked: (i) => {
+        const v = Number(lab.getAtIndex(i));
+        return v !== 0 && v !== value;
+      },
+    });
+    return region.length ? this.paintUnpainted(region, value) || region.length : 0;
+  }
+
+  /**
+   * Fills the slices between the slices (along the volume's k axis, the
+   * acquisition's slices) on which the active segment is painted, by
+   * shape-based interpolation in a web worker (interpolate.ts). Resolves
+   * to the slices and voxels filled.
+   */
+  async interpolate(): Promise<{ slices: number; voxels: number } | undefined> {
+    const value = this.paintableSegment();
+    const vol = cache.getVolume(this.segmentationId);
+    const data = vol?.voxelManager?.getCompleteScalarDataArray?.() as ArrayLike<number> | undefined;
+    if (value === undefined || !vol?.imageData || !data) return undefined;
+    const [nx, ny, nz] = vol.dimensions;
+    const plane = nx * ny;
+    const keys: InterpolationInput['keys'] = [];
+    for (let k = 0; k < nz; k++) {
+      let mask: Uint8Array | undefined;
+      for (let i = 0; i < plane; i++) {
+        if (data[k * plane + i] !== value) continue;
+        mask ??= new Uint8Array(plane);
+        mask[i] = 1;
+      }
+      if (mask) keys.push({ k, mask });
+    }
+    if (keys.length < 2 || keys.every((key, n) => n === 0 || key.k - keys[n - 1].k === 1)) {
+      this.onMessage('warning', 'Paint the segment on two or more slices with unpainted slices between them, then fill between them.');
+      return { slices: 0, voxels: 0 };
+    }
+    const sp = vol.imageData.getSpacing();
+    const filled = await runInterpolation({ columns: nx, rows: ny, spacing: [sp[0], sp[1]], keys });
+    const indices: number[] = [];
+    for (const f of filled) {
+      for (let i = 0; i < plane; i++) if (f.mask[i] && data[f.k * plane + i] === 0) indices.push(f.k * plane + i);
+    }
+    const voxels = this.paintUnpainted(indices, value);
+    return { slices: filled.length, voxels };
+  }
+
   // --- items ----------------------------------------------------------------------
 
   /** The current label when it allows the kind, else the first label that does. */
@@ -348,6 +492,8 @@ export class AnnotationController {
         if (this.viewer.viewports.some((v) => v.kind === 'stack') && img) return { ...base, image: img.image, points: img.points.slice(0, def.kind === 'length' ? 2 : def.kind === 'angle' ? 3 : 4) };
         return { ...base, lps: lps(pts.slice(0, def.kind === 'length' ? 2 : def.kind === 'angle' ? 3 : 4)) };
       }
+      case 'box3d':
+        return pts.length >= 2 ? { ...base, lps: lps(pts.slice(0, 2)) } : undefined;
       case 'landmark': {
         const near = nearestSlice(this.grid, pts[0]);
         const im = stackIndex >= 0 ? this.viewer.seriesImages[stackIndex] : undefined;
@@ -376,7 +522,7 @@ export class AnnotationController {
     }
     this.labels.clear();
     for (const it of items) {
-      const def = TOOL_DEFS.find((d) => d.kind === it.kind && !d.volumeOnly && (it.kind !== 'rectangle_roi' || d.id === 'RectangleROI'));
+      const def = TOOL_DEFS.find((d) => d.kind === it.kind && !d.labelmap && (it.kind !== 'rectangle_roi' || d.id === 'RectangleROI'));
       if (!def) continue;
       const a = this.fromItem(it, def);
       if (!a) continue;
@@ -424,6 +570,23 @@ export class AnnotationController {
     };
     return a;
   }
+}
+
+/** Runs interpolate.ts in a web worker (one per call: the work is seconds apart and rare). */
+function runInterpolation(input: InterpolationInput): Promise<FilledSlice[]> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./interpolate.worker.ts', import.meta.url), { type: 'module' });
+    worker.addEventListener('message', (e: MessageEvent<{ filled?: FilledSlice[]; error?: string }>) => {
+      worker.terminate();
+      if (e.data.error !== undefined) reject(new Error(e.data.error));
+      else resolve(e.data.filled ?? []);
+    });
+    worker.addEventListener('error', (e) => {
+      worker.terminate();
+      reject(new Error(`the interpolation worker failed: ${e.message}`));
+    });
+    worker.postMessage(input, input.keys.map((k) => k.mask.buffer));
+  });
 }
 
 function corners(ps: Array<[number, number]>): Array<[number, number]> {

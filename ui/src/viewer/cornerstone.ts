@@ -382,17 +382,9 @@ export class ViewerController {
       this.setInfo(k, { kind: k, loading: undefined });
     }
     // The axial view stays on the slice the reader was looking at.
-    const axial = engine.getViewport('axial') as Types.IVolumeViewport;
     const at = images[index]?.position;
-    if (at) {
-      const cam = axial.getCamera();
-      const n = cam.viewPlaneNormal as number[];
-      const f = cam.focalPoint as number[];
-      const p = cam.position as number[];
-      const d = (at[0] - f[0]) * n[0] + (at[1] - f[1]) * n[1] + (at[2] - f[2]) * n[2];
-      axial.setCamera({ focalPoint: f.map((c, i) => c + d * n[i]) as Types.Point3, position: p.map((c, i) => c + d * n[i]) as Types.Point3 });
-    }
-    if (zoom && zoom !== 1) axial.setZoom(zoom);
+    if (at) this.moveTo('axial', at);
+    if (zoom && zoom !== 1) engine.getViewport('axial')?.setZoom(zoom);
     // Crosshairs need the viewports to have their volume before they can
     // compute their centre.
     group.setToolEnabled(CrosshairsTool.toolName);
@@ -658,6 +650,19 @@ export class ViewerController {
     const vp = id ? this.engine?.getViewport(id) : undefined;
     if (!vp) return;
     csUtils.scroll(vp, { delta, volumeId: this.volumeId });
+  }
+
+  /** Moves a volume viewport's plane (along its normal) to pass through an LPS point. */
+  moveTo(id: string, lps: ArrayLike<number>): void {
+    const vp = this.engine?.getViewport(id);
+    if (!vp || this.kinds.get(id) === 'stack') return;
+    const cam = vp.getCamera();
+    const n = cam.viewPlaneNormal as number[];
+    const f = cam.focalPoint as number[];
+    const p = cam.position as number[];
+    const d = (lps[0] - f[0]) * n[0] + (lps[1] - f[1]) * n[1] + (lps[2] - f[2]) * n[2];
+    vp.setCamera({ focalPoint: f.map((c, i) => c + d * n[i]) as Types.Point3, position: p.map((c, i) => c + d * n[i]) as Types.Point3 });
+    vp.render();
   }
 
   /** Scrolls a viewport to a 0-based slice index. */

@@ -1,0 +1,112 @@
+// Fill between slices: shape-based interpolation (Raya & Udupa 1990) of
+// one segment painted on non-adjacent slices. Each painted ("key") slice
+// becomes a signed distance map (negative inside, in mm); a slice between
+// two key slices gets the voxels where the linear blend of the two maps is
+// inside. Cornerstone 5.14's own labelmap interpolation lives in the
+// separate @cornerstonejs/labelmap-interpolation package, which runs ITK's
+// morphological contour interpolation as itk-wasm pipelines fetched at run
+// time; it is not part of the pinned packages and this app loads nothing
+// from outside its own server. Its contour interpolation
+// (InterpolationManager) works on contour annotations, not on a labelmap.
+// So this is done here, in a web worker (interpolate.worker.ts).
+
+/** Key slices of one segment: slice index (along k) and its mask, columns × rows. */
+export interface KeySlice {
+  k: number;
+  mask: Uint8Array;
+}
+
+export interface InterpolationInput {
+  columns: number;
+  rows: number;
+  /** mm between columns and between rows. */
+  spacing: [number, number];
+  keys: KeySlice[];
+}
+
+/** A filled slice between two key slices. */
+export interface FilledSlice {
+  k: number;
+  mask: Uint8Array;
+}
+
+const INF = 1e20;
+
+/** Squared distance transform along one line (Felzenszwalb & Huttenlocher), samples step mm apart; INF marks "no target". */
+function edt1d(f: Float64Array, n: number, step: number, d: Float64Array, v: Int32Array, z: Float64Array): void {
+  const meet = (q: number, p: number) => (f[q] + (q * step) ** 2 - (f[p] + (p * step) ** 2)) / (2 * step * (q - p));
+  let k = 0;
+  v[0] = 0;
+  z[0] = -Infinity;
+  z[1] = Infinity;
+  for (let q = 1; q < n; q++) {
+    let s = meet(q, v[k]);
+    while (s <= z[k]) {
+      k--;
+      s = meet(q, v[k]);
+    }
+    k++;
+    v[k] = q;
+    z[k] = s;
+    z[k + 1] = Infinity;
+  }
+  k = 0;
+  for (let q = 0; q < n; q++) {
+    while (z[k + 1] < q * step) k++;
+    const dx = (q - v[k]) * step;
+    d[q] = dx * dx + f[v[k]];
+  }
+}
+
+/** Euclidean distance (mm) from every pixel to the nearest pixel where target(pixel) is true (0 there). */
+export function distanceTo(columns: number, rows: number, spacing: [number, number], target: (i: number) => boolean): Float64Array {
+  const n = Math.max(columns, rows);
+  const f = new Float64Array(n);
+  const d = new Float64Array(n);
+  const v = new Int32Array(n);
+  const z = new Float64Array(n + 1);
+  const g = new Float64Array(columns * rows);
+  for (let i = 0; i < columns * rows; i++) g[i] = target(i) ? 0 : INF;
+  // Columns (along rows, step = row spacing), then rows (step = column spacing).
+  for (let x = 0; x < columns; x++) {
+    for (let y = 0; y < rows; y++) f[y] = g[y * columns + x];
+    edt1d(f, rows, spacing[1], d, v, z);
+    for (let y = 0; y < rows; y++) g[y * columns + x] = d[y];
+  }
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < columns; x++) f[x] = g[y * columns + x];
+    edt1d(f, columns, spacing[0], d, v, z);
+    for (let x = 0; x < columns; x++) g[y * columns + x] = Math.sqrt(d[x]);
+  }
+  return g;
+}
+
+/** Signed distance (mm): negative inside the mask, positive outside, |value| the distance to the other side. */
+export function signedDistance(mask: Uint8Array, columns: number, rows: number, spacing: [number, number]): Float64Array {
+  const outside = distanceTo(columns, rows, spacing, (i) => mask[i] !== 0);
+  const inside = distanceTo(columns, rows, spacing, (i) => mask[i] === 0);
+  for (let i = 0; i < outside.length; i++) outside[i] -= inside[i];
+  return outside;
+}
+
+/** The slices strictly between consecutive key slices, filled by blending their signed distances. */
+export function interpolateSlices(input: InterpolationInput): FilledSlice[] {
+  const { columns, rows, spacing } = input;
+  const keys = [...input.keys].sort((a, b) => a.k - b.k);
+  const out: FilledSlice[] = [];
+  let prev: { k: number; sd: Float64Array } | undefined;
+  for (const key of keys) {
+    if (key.mask.length !== columns * rows) throw new Error(`key slice ${key.k} has ${key.mask.length} voxels, expected ${columns * rows}`);
+    const sd = signedDistance(key.mask, columns, rows, spacing);
+    if (prev && key.k - prev.k > 1) {
+      for (let k = prev.k + 1; k < key.k; k++) {
+        const t = (k - prev.k) / (key.k - prev.k);
+        const mask = new Uint8Array(columns * rows);
+        for (let i = 0; i < mask.length; i++) if ((1 - t) * prev.sd[i] + t * sd[i] < 0) mask[i] = 1;
+        out.push({ k, mask });
+      }
+    }
+    prev = { k: key.k, sd };
+  }
+  return out;
+}
