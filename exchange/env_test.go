@@ -28,6 +28,8 @@ import (
 // (SQLite), with a project whose schema codes its labels in SNOMED CT.
 type env struct {
 	t       *testing.T
+	store   testdb.Store
+	blobs   radmark.BlobStore
 	archive *archive.Service
 	ann     *annotation.Service
 	x       *exchange.Service
@@ -38,9 +40,15 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	store := testdb.SQLite(t)
+	return newEnvOn(t, testdb.SQLite)
+}
+
+// newEnvOn is newEnv on an engine's store.
+func newEnvOn(t *testing.T, open func(testing.TB) testdb.Store) *env {
+	t.Helper()
+	store := open(t)
 	a, blobs := testdb.Archive(t, store)
-	e := &env{t: t, archive: a, op: annotation.Op{Actor: "reader-1"}}
+	e := &env{t: t, store: store, blobs: blobs, archive: a, op: annotation.Op{Actor: "reader-1"}}
 	e.ann = &annotation.Service{Store: store, Blobs: blobs, Images: &annotation.ArchiveImages{Source: a}}
 	e.x = &exchange.Service{Annotations: e.ann, Images: a, Software: "test"}
 	var err error

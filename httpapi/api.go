@@ -31,8 +31,10 @@ type apiRoute struct {
 	Summary string
 	Query   []apiParam
 	Headers []apiParam
-	// Body is a value of the JSON request body's type (nil: no body).
-	Body any
+	// Body is a value of the JSON request body's type (nil: no body), or
+	// RawBody names a non-JSON body (a file upload).
+	Body    any
+	RawBody string
 	// OK is the success status; Response a value of its JSON body's type
 	// (nil: none), or RawType names a non-JSON body.
 	OK       int

@@ -38,16 +38,7 @@ func (s *Server) releaseRoutes() []apiRoute {
 		}
 		return rel.ProjectID, nil
 	}
-	jobProject := func(r *http.Request) (radmark.ID, error) {
-		j, err := jobs.Job(r.Context(), radmark.ID(r.PathValue("job")))
-		if err != nil {
-			return "", err
-		}
-		if j.ProjectID == "" {
-			return "", radmark.Errorf(radmark.ENOTFOUND, "job %s not found", j.ID)
-		}
-		return j.ProjectID, nil
-	}
+	jobProject := s.projectOfJob
 	return []apiRoute{
 		{Method: "POST", Path: "/projects/{project}/releases", ID: "createRelease", Tag: "releases",
 			Summary: "Start a background job that freezes the project's accepted annotations into an immutable release " +
@@ -149,4 +140,17 @@ func (s *Server) releaseRoutes() []apiRoute {
 				return writeJSON(w, 200, list)
 			}},
 	}
+}
+
+// projectOfJob finds the project of the job the path names; jobs of no
+// project are not shown through the API.
+func (s *Server) projectOfJob(r *http.Request) (radmark.ID, error) {
+	j, err := s.Jobs.Job(r.Context(), radmark.ID(r.PathValue("job")))
+	if err != nil {
+		return "", err
+	}
+	if j.ProjectID == "" {
+		return "", radmark.Errorf(radmark.ENOTFOUND, "job %s not found", j.ID)
+	}
+	return j.ProjectID, nil
 }

@@ -102,6 +102,7 @@ func (s *Server) apiRoutes() []apiRoute {
 	routes := s.annotationRoutes()
 	routes = append(routes, s.authRoutes()...)
 	routes = append(routes, s.releaseRoutes()...)
+	routes = append(routes, s.exportRoutes()...)
 	routes = append(routes, s.deidRoutes()...)
 	return append(routes, s.workflowRoutes()...)
 }

@@ -201,9 +201,14 @@ func openAPIDocument(routes []apiRoute, version string) map[string]any {
 		if len(params) > 0 {
 			op["parameters"] = params
 		}
-		if rt.Body != nil {
+		switch {
+		case rt.Body != nil:
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.Body))},
+			}}
+		case rt.RawBody != "":
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				rt.RawBody: map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": rt.RawBody}},
 			}}
 		}
 		ok := map[string]any{"description": http.StatusText(rt.OK)}

@@ -20,6 +20,7 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/archive"
 	"github.com/radmark/radmark/audit"
+	"github.com/radmark/radmark/exchange"
 	"github.com/radmark/radmark/intake"
 	"github.com/radmark/radmark/job"
 	"github.com/radmark/radmark/ontology"
@@ -40,6 +41,9 @@ type Server struct {
 	// that make them; nil leaves those routes out.
 	Releases *release.Service
 	Jobs     job.Store
+	// Exports stores and serves the files of export jobs (with Jobs);
+	// nil leaves the export and import routes out.
+	Exports *exchange.Exports
 	// intake de-identifies what projects receive (see UseIntake); nil:
 	// projects accept no images.
 	intake *intake.Service

@@ -1,19 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
-	"github.com/radmark/radmark/dicom"
 	"github.com/radmark/radmark/exchange"
-	"github.com/radmark/radmark/nifti"
+	"github.com/radmark/radmark/job"
 )
 
 const exportUsage = `Usage:
@@ -40,7 +42,9 @@ every set's head revision: the server's measurements (UCUM units) and the
 classification answers, one row per quantity or answer. Without --revision the head
 of the series' one annotation set (of --reader, --project) is exported.
 Exports of the same revision are byte-identical. They run offline on the
-data directory; nothing is written unless the export succeeds.
+data directory, or with --server URL --project P as a background job on a
+server, showing its progress (a folder export comes as a tar and is
+unpacked); either way nothing is written unless the export succeeds.
 `
 
 // exchangeEnv is the storage and services the export and import
@@ -136,7 +140,9 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	layer := fs.Int("layer", -1, "nifti-labels: export this labelmap layer's raw values instead of merged label ids")
 	out := fs.String("out", "", "output file (folder for nnunet)")
 	tableFormat := fs.String("format", "csv", "measurements: csv or json")
-	actor := fs.String("actor", defaultActor(), "who exports, for the audit log")
+	actor := fs.String("actor", defaultActor(), "who exports, for the audit log (offline)")
+	server := fs.String("server", envDefault("server", ""), "run on a radmark server (its base URL) as a background job; needs --project")
+	token := fs.String("token", envDefault("token", ""), "personal API token for --server; RADMARK_TOKEN")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, exportUsage+"\nFlags:\n")
 		fs.PrintDefaults()
@@ -151,6 +157,23 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "" {
 		return usageError{"--out is required"}
 	}
+	req := exchange.ExportRequest{Format: format, Series: radmark.UID(*series), Set: radmark.ID(*setID), Revision: radmark.ID(*revision),
+		Reader: *reader, Table: *tableFormat}
+	if *layer >= 0 {
+		req.Layer = layer
+	}
+	switch {
+	case (format == "measurements" || exchange.IsFolderFormat(format)) && *project == "":
+		return usageError{"--project is required"}
+	case format == "measurements" && *tableFormat != "csv" && *tableFormat != "json":
+		return usageError{fmt.Sprintf("--format %q: want csv or json", *tableFormat)}
+	case format == "nifti" && *series == "",
+		format != "measurements" && !exchange.IsFolderFormat(format) && *series == "" && *revision == "" && *setID == "":
+		return usageError{"--series is required"}
+	}
+	if *server != "" {
+		return exportRemote(ctx, &apiClient{server: strings.TrimRight(*server, "/"), token: *token, http: &http.Client{}}, *project, req, *out, stdout, stderr)
+	}
 	env, err := openExchange(ctx, &st, *actor)
 	if err != nil {
 		return err
@@ -160,177 +183,98 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if format == "measurements" {
-		if projectID == "" {
-			return usageError{"--project is required"}
-		}
-		write := exchange.WriteMeasurementsCSV
-		switch *tableFormat {
-		case "csv":
-		case "json":
-			write = exchange.WriteMeasurementsJSON
-		default:
-			return usageError{fmt.Sprintf("--format %q: want csv or json", *tableFormat)}
-		}
-		rows, err := env.svc.Measurements(ctx, env.op, projectID)
-		if err != nil {
+	var res *exchange.ExportResult
+	if exchange.IsFolderFormat(format) {
+		res, err = env.svc.ExportFolder(ctx, env.op, projectID, req, *out)
+	} else {
+		err = writeStreamAtomic(*out, func(w io.Writer) error {
+			var err error
+			res, err = env.svc.ExportFile(ctx, env.op, projectID, req, w)
 			return err
-		}
-		if err := writeOut(*out, func(w io.Writer) error { return write(w, rows) }); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s: %d rows of measurements and answers\n", *out, len(rows))
-		return nil
+		})
 	}
-	if format == "coco" {
-		if projectID == "" {
-			return usageError{"--project is required"}
-		}
-		ds, err := env.svc.WriteCOCO(ctx, env.op, projectID, *out)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote COCO dataset %s: %d images, %d annotations, %d categories\n", *out, len(ds.Images), len(ds.Annotations), len(ds.Categories))
-		return nil
-	}
-	if format == "nnunet" {
-		if projectID == "" {
-			return usageError{"--project is required"}
-		}
-		sum, err := env.svc.NNUNet(ctx, env.op, projectID, *out)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote nnU-Net dataset %s: %d cases, labels %v\n", *out, len(sum.Cases), sum.Dataset.Labels)
-		return nil
-	}
-	if format == "sr" && *setID != "" && *revision == "" {
-		st, err := env.svc.Annotations.Set(ctx, radmark.ID(*setID))
-		if err != nil {
-			return err
-		}
-		if st.Head == "" {
-			return radmark.Errorf(radmark.EINVALID, "annotation set %s has no revision", st.ID)
-		}
-		*revision = string(st.Head)
-	}
-	if *series == "" && (format == "nifti" || *revision == "") {
-		return usageError{"--series is required"}
-	}
-	if format == "nifti" {
-		im, err := env.svc.ImageNIfTI(ctx, radmark.UID(*series))
-		if err != nil {
-			return err
-		}
-		if err := writeOut(*out, func(w io.Writer) error { return nifti.Write(w, im) }); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s: %d×%d×%d voxels\n", *out, im.Dims[0], im.Dims[1], im.Dims[2])
-		return nil
-	}
-	rev := radmark.ID(*revision)
-	if rev == "" {
-		if rev, err = env.svc.HeadRevision(ctx, radmark.UID(*series), projectID, *reader); err != nil {
-			return err
-		}
-	}
-	switch format {
-	case "seg":
-		ds, err := env.svc.SEG(ctx, env.op, rev, radmark.UID(*series))
-		if err != nil {
-			return err
-		}
-		if err := writeOut(*out, func(w io.Writer) error { return dicom.WriteFile(w, ds, dicom.WriteOptions{}) }); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s: DICOM SEG of revision %s, %d segments, %d frames\n", *out, rev, len(ds.Items(dicom.NewTag(0x0062, 0x0002))), ds.IntOr(dicom.NewTag(0x0028, 0x0008), 0))
-	case "rtstruct":
-		ds, err := env.svc.RTSTRUCT(ctx, env.op, rev, radmark.UID(*series))
-		if err != nil {
-			return err
-		}
-		if err := writeOut(*out, func(w io.Writer) error { return dicom.WriteFile(w, ds, dicom.WriteOptions{}) }); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s: RT Structure Set of revision %s, %d ROIs\n", *out, rev, len(ds.Items(dicom.NewTag(0x3006, 0x0020))))
-	case "sr":
-		ds, err := env.svc.SR(ctx, env.op, rev)
-		if err != nil {
-			return err
-		}
-		if err := writeOut(*out, func(w io.Writer) error { return dicom.WriteFile(w, ds, dicom.WriteOptions{}) }); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s: DICOM SR TID 1500 of revision %s\n", *out, rev)
-	case "nifti-labels":
-		im, err := env.svc.LabelsNIfTI(ctx, env.op, rev, radmark.UID(*series), *layer)
-		if err != nil {
-			return err
-		}
-		if err := writeOut(*out, func(w io.Writer) error { return nifti.Write(w, im) }); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s: label map of revision %s, %d×%d×%d voxels\n", *out, rev, im.Dims[0], im.Dims[1], im.Dims[2])
-	}
-	return nil
-}
-
-// writeOut encodes a file in memory and writes it with writeFileAtomic.
-func writeOut(path string, encode func(w io.Writer) error) error {
-	var buf bytes.Buffer
-	if err := encode(&buf); err != nil {
-		return err
-	}
-	return writeFileAtomic(path, buf.Bytes())
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// folder, synced and renamed into place: the file is whole or absent.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
+	fmt.Fprintf(stdout, "wrote %s: %s\n", *out, res.Summary)
 	return nil
 }
 
-// parseValueLabels parses --labels "1=liver,2=nodule".
-func parseValueLabels(s string) (map[int]string, error) {
-	if s == "" {
-		return nil, nil
+// exportRemote runs an export as a job on a server, showing its progress,
+// and downloads its file (a folder export's tar is unpacked into out).
+// out is written whole or not at all.
+func exportRemote(ctx context.Context, c *apiClient, project string, req exchange.ExportRequest, out string, stdout, stderr io.Writer) error {
+	if project == "" {
+		return usageError{"--project is required with --server"}
 	}
-	out := map[int]string{}
-	for _, part := range strings.Split(s, ",") {
-		v, id, ok := strings.Cut(strings.TrimSpace(part), "=")
-		var n int
-		if _, err := fmt.Sscanf(v, "%d", &n); !ok || err != nil || n < 1 || n > 255 || id == "" {
-			return nil, usageError{fmt.Sprintf("--labels: %q is not VALUE=LABEL with VALUE 1..255", part)}
+	if exchange.IsFolderFormat(req.Format) {
+		if _, err := os.Stat(out); err == nil {
+			return radmark.Errorf(radmark.ECONFLICT, "%s already exists; an export goes to a new folder", out)
 		}
-		out[n] = id
 	}
-	return out, nil
+	projectID, err := c.projectID(ctx, project)
+	if err != nil {
+		return err
+	}
+	j := &job.Job{}
+	if _, err := c.do(ctx, "POST", "/projects/"+url.PathEscape(string(projectID))+"/exports", req, j); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "export job %s started\n", j.ID)
+	if j, err = c.waitJob(ctx, j, stderr); err != nil {
+		return err
+	}
+	var res exchange.ExportResult
+	if err := json.Unmarshal(j.Result, &res); err != nil || res.Name == "" {
+		return fmt.Errorf("job %s: unreadable result %s", j.ID, j.Result)
+	}
+	resp, err := c.do(ctx, "GET", "/jobs/"+url.PathEscape(string(j.ID))+"/file", nil, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	// What came over the network is checked against the job's result.
+	h := sha256.New()
+	body := io.TeeReader(resp.Body, h)
+	check := func() error {
+		if got := hex.EncodeToString(h.Sum(nil)); got != res.SHA256 {
+			return fmt.Errorf("the download of job %s has sha256 %s, the job stored %s", j.ID, got, res.SHA256)
+		}
+		return nil
+	}
+	if res.Folder {
+		// The tar is checked whole before its folder is renamed into place.
+		err = writeStreamAtomic(out+".tar", func(w io.Writer) error {
+			if _, err := io.Copy(w, body); err != nil {
+				return err
+			}
+			return check()
+		})
+		if err == nil {
+			err = extractTarFile(out+".tar", out)
+		}
+	} else {
+		err = writeStreamAtomic(out, func(w io.Writer) error {
+			if _, err := io.Copy(w, body); err != nil {
+				return err
+			}
+			return check()
+		})
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s\n", out, res.Summary)
+	return nil
+}
+
+// extractTarFile unpacks a downloaded folder export and removes the tar.
+func extractTarFile(tarPath, dir string) error {
+	defer os.Remove(tarPath)
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return exchange.ExtractFolderTar(f, dir)
 }

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/exchange"
@@ -40,6 +45,10 @@ frame of reference must be the series'): closed planar contours filled
 even-odd at pixel centres, overlapping ROIs in separate layers, labelled
 by identification code or name (--add-labels adds unknown ones). Like a
 SEG it replaces the set's segmentation on that series.
+
+Offline it works on the data directory; with --server URL [--token T] the
+file is uploaded to the server, which imports it (for a reader other than
+oneself, a model's output, it needs a project manager).
 `
 
 // runImport runs `radmark import FORMAT FILE`.
@@ -69,7 +78,9 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	model := fs.String("model", "", "nifti: the model that made the label map")
 	modelVersion := fs.String("model-version", "", "nifti: the model's version")
 	message := fs.String("message", "", "revision message")
-	actor := fs.String("actor", defaultActor(), "who imports, for the audit log")
+	actor := fs.String("actor", defaultActor(), "who imports, for the audit log (offline)")
+	server := fs.String("server", envDefault("server", ""), "import on a radmark server (its base URL)")
+	token := fs.String("token", envDefault("token", ""), "personal API token for --server; RADMARK_TOKEN")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, importUsage+"\nFlags:\n")
 		fs.PrintDefaults()
@@ -90,54 +101,67 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if (*model == "") != (*modelVersion == "") {
 		return usageError{"--model and --model-version go together"}
 	}
-	values, err := parseValueLabels(*labels)
+	values, err := exchange.ParseValueLabels(*labels)
 	if err != nil {
-		return err
+		return usageError{"--labels: " + radmark.ErrorMessage(err)}
 	}
 	data, err := os.ReadFile(files[0])
 	if err != nil {
 		return err
 	}
-	env, err := openExchange(ctx, &st, *actor)
-	if err != nil {
-		return err
-	}
-	defer env.db.Close()
-	projectID, err := env.resolveProject(ctx, *project)
-	if err != nil {
-		return err
-	}
-	opt := exchange.ImportOptions{Project: projectID, Reader: *reader, Series: radmark.UID(*series), AddLabels: *addLabels, Message: *message}
-	if *model != "" {
-		opt.Source = radmark.Source{Type: "model", Name: *model, Version: *modelVersion}
-	}
-	var rev *radmark.Revision
-	switch format {
-	case "seg":
-		rev, err = env.svc.ImportSEG(ctx, env.op, data, opt)
-	case "sr":
-		var res *exchange.SRImport
-		if res, err = env.svc.ImportSR(ctx, env.op, data, opt); err == nil {
-			rev = res.Revision
-			for _, s := range res.Skipped {
-				fmt.Fprintf(stderr, "%s: not imported: %s\n", files[0], s)
-			}
-		}
-	case "rtstruct":
-		var res *exchange.RTImport
-		if res, err = env.svc.ImportRTSTRUCT(ctx, env.op, data, opt); err == nil {
-			rev = res.Revision
-			for _, s := range res.Skipped {
-				fmt.Fprintf(stderr, "%s: not imported: %s\n", files[0], s)
-			}
-		}
-	default:
-		rev, err = env.svc.ImportNIfTI(ctx, env.op, data, opt, values)
+	var res *exchange.ImportResult
+	if *server != "" {
+		q := url.Values{"format": {format}, "reader": {*reader}, "series": {*series}, "addLabels": {strconv.FormatBool(*addLabels)},
+			"labels": {*labels}, "model": {*model}, "modelVersion": {*modelVersion}, "message": {*message}}
+		res, err = importRemote(ctx, &apiClient{server: strings.TrimRight(*server, "/"), token: *token, http: &http.Client{}}, *project, q, data)
+	} else {
+		res, err = importOffline(ctx, &st, *actor, *project, format, data,
+			exchange.ImportOptions{Reader: *reader, Series: radmark.UID(*series), AddLabels: *addLabels, Message: *message},
+			*model, *modelVersion, values)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", files[0], err)
 	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(stderr, "%s: not imported: %s\n", files[0], s)
+	}
+	rev := res.Revision
 	fmt.Fprintf(stdout, "saved revision %s (number %d) of annotation set %s: %d items, %d labelmap layers\n",
 		rev.ID, rev.Number, rev.SetID, len(rev.Content.Items), len(rev.Content.Labelmaps))
 	return nil
+}
+
+func importOffline(ctx context.Context, st *storageFlags, actor, project, format string, data []byte, opt exchange.ImportOptions,
+	model, modelVersion string, values map[int]string) (*exchange.ImportResult, error) {
+	env, err := openExchange(ctx, st, actor)
+	if err != nil {
+		return nil, err
+	}
+	defer env.db.Close()
+	if opt.Project, err = env.resolveProject(ctx, project); err != nil {
+		return nil, err
+	}
+	if model != "" {
+		opt.Source = radmark.Source{Type: "model", Name: model, Version: modelVersion}
+	}
+	return env.svc.Import(ctx, env.op, format, data, opt, values)
+}
+
+// importRemote uploads a file to a server's import route.
+func importRemote(ctx context.Context, c *apiClient, project string, q url.Values, data []byte) (*exchange.ImportResult, error) {
+	projectID, err := c.projectID(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range q {
+		if len(v) == 0 || v[0] == "" || v[0] == "false" {
+			delete(q, k)
+		}
+	}
+	res := &exchange.ImportResult{}
+	path := "/projects/" + url.PathEscape(string(projectID)) + "/imports?" + q.Encode()
+	if _, err := c.doRaw(ctx, "POST", path, "application/octet-stream", bytes.NewReader(data), res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }

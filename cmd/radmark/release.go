@@ -190,20 +190,25 @@ type apiClient struct {
 }
 
 func (c *apiClient) do(ctx context.Context, method, path string, body any, out any) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
+	if body == nil {
+		return c.doRaw(ctx, method, path, "", nil, out)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.server+"/api/v1"+path, rd)
+	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	return c.doRaw(ctx, method, path, "application/json", bytes.NewReader(b), out)
+}
+
+// doRaw sends body (of ctype) and decodes a JSON answer into out (nil:
+// the caller reads and closes the response).
+func (c *apiClient) doRaw(ctx context.Context, method, path, ctype string, body io.Reader, out any) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.server+"/api/v1"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -256,13 +261,17 @@ func (c *apiClient) waitJob(ctx context.Context, j *job.Job, stderr io.Writer) (
 
 func releaseRemote(ctx context.Context, server, token, project string, req release.Request, out, format string, stdout, stderr io.Writer) error {
 	c := &apiClient{server: server, token: token, http: &http.Client{}}
+	projectID, err := c.projectID(ctx, project)
+	if err != nil {
+		return err
+	}
 	body := map[string]any{"revisions": req.Revisions, "fractions": req.Fractions, "seed": req.Seed, "stratify": req.Stratify}
 	j := &job.Job{}
-	if _, err := c.do(ctx, "POST", "/projects/"+url.PathEscape(project)+"/releases", body, j); err != nil {
+	if _, err := c.do(ctx, "POST", "/projects/"+url.PathEscape(string(projectID))+"/releases", body, j); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "release job %s started\n", j.ID)
-	j, err := c.waitJob(ctx, j, stderr)
+	j, err = c.waitJob(ctx, j, stderr)
 	if err != nil {
 		return err
 	}
@@ -317,4 +326,23 @@ func releaseVerify(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s: release %s of project %s is intact: %d files (%d bytes), %d cases, %d instances, schema version %d\n",
 		rest[0], rep.ID, m.Project.Name, rep.Files, rep.Bytes, len(m.Cases), len(m.Instances), m.SchemaVersion)
 	return nil
+}
+
+// projectID resolves a project id or name on the server.
+func (c *apiClient) projectID(ctx context.Context, p string) (radmark.ID, error) {
+	var list []*radmark.Project
+	if _, err := c.do(ctx, "GET", "/projects", nil, &list); err != nil {
+		return "", err
+	}
+	for _, pr := range list {
+		if string(pr.ID) == p {
+			return pr.ID, nil
+		}
+	}
+	for _, pr := range list {
+		if pr.Name == p {
+			return pr.ID, nil
+		}
+	}
+	return "", radmark.Errorf(radmark.ENOTFOUND, "the server has no project (you belong to) with id or name %q", p)
 }

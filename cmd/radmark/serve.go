@@ -14,6 +14,7 @@ import (
 
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/audit"
+	"github.com/radmark/radmark/exchange"
 	"github.com/radmark/radmark/httpapi"
 	"github.com/radmark/radmark/job"
 	"github.com/radmark/radmark/policy"
@@ -93,7 +94,10 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv.UseWorkflow(reading)
 	srv.UseIntake(projectIntake)
 	srv.Releases, srv.Jobs = newReleases(db, blobs, arch, annotations, tmp), db
-	go (&job.Runner{Store: db, Logger: log, Handlers: map[string]job.Handler{release.JobKind: srv.Releases.RunJob}}).Run(ctx)
+	srv.Exports = &exchange.Exports{Exchange: srv.Releases.Exchange, Blobs: blobs, TempDir: tmp}
+	jobHandlers := srv.Exports.Handlers()
+	jobHandlers[release.JobKind] = srv.Releases.RunJob
+	go (&job.Runner{Store: db, Logger: log, Handlers: jobHandlers}).Run(ctx)
 	if *cors != "" {
 		for _, o := range strings.Split(*cors, ",") {
 			if o = strings.TrimSpace(o); o != "" {

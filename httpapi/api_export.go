@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/exchange"
+	"github.com/radmark/radmark/job"
+	"github.com/radmark/radmark/policy"
+)
+
+// maxImportBody bounds an uploaded SEG, SR, RTSTRUCT or NIfTI: a
+// fractional SEG of a 600-slice 512² CT is about 160 MB.
+const maxImportBody = 1 << 30
+
+// exportRoutes are the routes of export jobs (start one, download its
+// file; GET /jobs/{job} follows it) and of imports.
+func (s *Server) exportRoutes() []apiRoute {
+	x, jobs := s.Exports, s.Jobs
+	if x == nil || jobs == nil {
+		return nil
+	}
+	return []apiRoute{
+		{Method: "POST", Path: "/projects/{project}/exports", ID: "createExport", Tag: "exports",
+			Summary: "Start a background job that exports the project's annotations or a series' image: " +
+				strings.Join(exchange.ExportFormats, ", ") + " (nnunet and coco are folders, sent as a tar); poll the job, then download its file",
+			Body: exchange.ExportRequest{}, OK: 202, Response: &job.Job{}, RespHeaders: []string{"Location"}, Errors: errNotFoundStatus,
+			Action: policy.Export, Project: projectFromPath,
+			Handle: func(w http.ResponseWriter, r *http.Request) error {
+				var req exchange.ExportRequest
+				if err := decodeJSON(w, r, maxJSONBody, &req); err != nil {
+					return err
+				}
+				p := radmark.ID(r.PathValue("project"))
+				// What the request names is checked now, so a bad one fails
+				// here and not in the job; the job checks it again.
+				if err := x.Exchange.ResolveExport(r.Context(), op(r), p, &req); err != nil {
+					return err
+				}
+				j, err := job.Enqueue(r.Context(), jobs, ActorFrom(r.Context()).Name(), RequestID(r.Context()), exchange.ExportJobKind(req.Format), p, req)
+				if err != nil {
+					return err
+				}
+				w.Header().Set("Location", apiRoot+"/jobs/"+string(j.ID))
+				return writeJSON(w, http.StatusAccepted, j)
+			}},
+		{Method: "GET", Path: "/jobs/{job}/file", ID: "downloadExport", Tag: "exports",
+			Summary: "Download the file of a succeeded export job (a folder export as a tar); its sha256 is in the job's result",
+			OK:      200, RawType: "application/octet-stream", RespHeaders: []string{"Content-Disposition"}, Errors: errConflict,
+			Action: policy.Export, Project: s.projectOfJob,
+			Handle: func(w http.ResponseWriter, r *http.Request) error {
+				j, err := jobs.Job(r.Context(), radmark.ID(r.PathValue("job")))
+				if err != nil {
+					return err
+				}
+				if !strings.HasPrefix(j.Kind, exchange.ExportJobPrefix) {
+					return radmark.Errorf(radmark.ENOTFOUND, "job %s is a %s job, which has no file", j.ID, j.Kind)
+				}
+				if j.State != job.Succeeded {
+					return radmark.Errorf(radmark.ECONFLICT, "export job %s is %s; its file is there once it has succeeded", j.ID, j.State)
+				}
+				var res exchange.ExportResult
+				if err := json.Unmarshal(j.Result, &res); err != nil {
+					return fmt.Errorf("export job %s: unreadable result: %w", j.ID, err)
+				}
+				rc, info, err := x.Blobs.Get(r.Context(), exchange.ExportKey(j.ID))
+				if err != nil {
+					return fmt.Errorf("export job %s: %w", j.ID, err)
+				}
+				defer rc.Close()
+				name := res.Name
+				if res.Folder {
+					name += ".tar"
+				}
+				w.Header().Set("Content-Type", res.ContentType)
+				w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+				w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+				w.Header().Set("Cache-Control", "no-store")
+				if _, err := io.Copy(w, rc); err != nil {
+					s.logger().Error("export download", "job", j.ID, "err", err)
+					panic(http.ErrAbortHandler)
+				}
+				return nil
+			}},
+		{Method: "POST", Path: "/projects/{project}/imports", ID: "importAnnotations", Tag: "exports",
+			Summary: "Import a DICOM SEG, SR TID 1500, RTSTRUCT or NIfTI label map (the request body) as a new revision of a reader's " +
+				"annotation set; importing for another reader than oneself (a model's output) needs project.manage",
+			Query: []apiParam{
+				{Name: "format", Type: "string", Required: true, Description: strings.Join(exchange.ImportFormats, ", ")},
+				{Name: "reader", Type: "string", Description: "the reader whose set receives the revision (default: oneself)"},
+				{Name: "series", Type: "string", Description: "the series to place it on (required for nifti)"},
+				{Name: "addLabels", Type: "boolean", Description: "add labels (sr: and questions) for codes the schema lacks"},
+				{Name: "labels", Type: "string", Description: "nifti: VALUE=LABEL,... maps values to label ids"},
+				{Name: "model", Type: "string", Description: "nifti: the model that made the label map"},
+				{Name: "modelVersion", Type: "string", Description: "nifti: the model's version"},
+				{Name: "message", Type: "string", Description: "the revision's message"},
+			},
+			RawBody: "application/octet-stream", OK: 201, Response: &exchange.ImportResult{}, Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge},
+			Action: policy.Annotate, Project: projectFromPath,
+			Handle: func(w http.ResponseWriter, r *http.Request) error {
+				q := r.URL.Query()
+				p := radmark.ID(r.PathValue("project"))
+				actor := ActorFrom(r.Context())
+				reader := q.Get("reader")
+				if reader == "" {
+					reader = actor.Name()
+				}
+				if reader != actor.Name() {
+					if err := s.authorize(r, policy.ProjectManage, p); err != nil {
+						return err
+					}
+				}
+				opt := exchange.ImportOptions{Project: p, Reader: reader, Series: radmark.UID(q.Get("series")), Message: q.Get("message"),
+					AddLabels: q.Get("addLabels") == "true" || q.Get("addLabels") == "1"}
+				if m, v := q.Get("model"), q.Get("modelVersion"); m != "" || v != "" {
+					if m == "" || v == "" {
+						return radmark.Errorf(radmark.EINVALID, "model and modelVersion go together")
+					}
+					opt.Source = radmark.Source{Type: "model", Name: m, Version: v}
+				}
+				values, err := exchange.ParseValueLabels(q.Get("labels"))
+				if err != nil {
+					return err
+				}
+				data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImportBody))
+				if err != nil {
+					return err // too large: 413 (writeProblem)
+				}
+				if len(data) == 0 {
+					return radmark.Errorf(radmark.EINVALID, "no file: the request body is empty")
+				}
+				res, err := x.Exchange.Import(r.Context(), op(r), q.Get("format"), data, opt, values)
+				if err != nil {
+					return err
+				}
+				return writeJSON(w, http.StatusCreated, res)
+			}},
+	}
+}
