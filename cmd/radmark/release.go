@@ -246,11 +246,14 @@ func (c *apiClient) waitJob(ctx context.Context, j *job.Job, stderr io.Writer) (
 			return nil, err
 		}
 		j = next
-		msg := j.Message
-		if j.State == job.Queued {
-			msg = "queued"
+		switch j.State {
+		case job.Queued:
+			showProgress(stderr, 0, 1, "queued")
+		case job.Succeeded:
+			showProgress(stderr, 1, 1, "done")
+		default:
+			showProgress(stderr, j.Done, j.Total, j.Message)
 		}
-		showProgress(stderr, j.Done, j.Total, msg)
 	}
 	fmt.Fprintln(stderr)
 	if j.State == job.Failed {
