@@ -68,6 +68,15 @@ function near(a, b) {
   return !!a && a.length === b.length && a.every((p, i) => p.every((c, j) => Math.abs(c - b[i][j]) <= 0.5));
 }
 
+/** Waits for the autosave of the edits made since the head was `before`; resolves to the new head revision. */
+async function autosaved(p, before) {
+  await waitFor('the autosave', async () => {
+    const el = p.locator('[data-testid=save-status]');
+    return (await el.getAttribute('data-dirty')) === '0' && (await el.getAttribute('data-state')) === 'saved' && (await el.getAttribute('data-head')) !== before;
+  }, 30_000);
+  return p.getAttribute('[data-testid=save-status]', 'data-head');
+}
+
 async function saveNow(p, message) {
   await p.fill('[data-testid=save-message]', message);
   await p.click('[data-testid=save]');
@@ -295,6 +304,7 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     await waitFor('undo of the depth', async () => near(await boxNow(), [[-20, -10, -20], [20, 30, 20]]), 10_000);
     await page.click('[data-testid=redo]');
     await waitFor('redo of the depth', async () => near(await boxNow(), want), 10_000);
+    assert.match(await page.locator('[data-testid=item-box3d] [data-testid=item-stats]').innerText(), /40\.\d × 40\.\d × (29\.[5-9]|30\.[0-4]) mm/);
 
     const head = await saveNow(page, '3d box');
     const rev = await (await api(`/revisions/${head}`)).json();
@@ -313,6 +323,7 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
 
   test('fill between slices: a segment painted on two slices 10 mm apart fills the four slices between', async () => {
     await open(page, studies.CT, 'mpr');
+    const start = await page.getAttribute('[data-testid=save-status]', 'data-head');
     await page.click('[data-testid=label-liver]');
     await page.click('[data-testid=atool-Brush]');
     await page.locator('[data-testid=brush-size]').fill('6');
@@ -342,7 +353,7 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     await page.click('[data-testid=redo]');
     await waitFor('redo of the fill', async () => (await liveCount(page, liver)) === filled, 10_000);
 
-    const head = await saveNow(page, 'fill between slices');
+    const head = await autosaved(page, start);
     const { voxel } = await storedLabelmap(head);
     for (const z of [-50, -48, -46, -44, -42, -40]) assert.equal(voxel([-50, -10, z]), liver, `z = ${z} is filled`);
     assert.equal(voxel([-50, -10, -52]), 0, 'below the lower painted slice: nothing');
@@ -352,6 +363,7 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
 
   test('region growing from a seed in the phantom\'s lung nodule fills the nodule and nothing outside', async () => {
     await open(page, studies.CT, 'mpr');
+    const start = await page.getAttribute('[data-testid=save-status]', 'data-head');
     await page.click('[data-testid=label-mass]');
     const mass = 4; // the schema's fourth segmentation label
     await page.keyboard.press('R');
@@ -372,7 +384,7 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     await page.click('[data-testid=redo]');
     await waitFor('redo of the grow', async () => (await liveCount(page, mass)) === grown, 10_000);
 
-    const head = await saveNow(page, 'region growing');
+    const head = await autosaved(page, start);
     const { voxel } = await storedLabelmap(head);
     for (const d of [[0, 0, 0], [8, 0, 0], [-8, 0, 0], [0, 8, 0], [0, 0, 8], [0, 0, -8]]) assert.equal(voxel([centre[0] + d[0], centre[1] + d[1], centre[2] + d[2]]), mass, `${d} from the centre is in the nodule`);
     for (const d of [[12, 0, 0], [-12, 0, 0], [0, 12, 0], [0, 0, 12], [0, 0, -12]]) assert.equal(voxel([centre[0] + d[0], centre[1] + d[1], centre[2] + d[2]]), 0, `${d} from the centre is lung, not nodule`);

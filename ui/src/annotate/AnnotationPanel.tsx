@@ -55,6 +55,13 @@ function statsText(s: ShownItem): string {
     case 'rectangle_roi':
     case 'box2d':
       return st.mean !== undefined ? `${fmt(st.area, 1)} mm² · mean ${fmt(st.mean, 1)} SD ${fmt(st.stdDev, 1)} ${st.unit ?? ''}` : `${fmt(st.area, 1)} mm²`;
+    case 'box3d': {
+      // As the server measures it: the extents along L, P and S.
+      const [p, q] = s.item.lps ?? [];
+      if (!p || !q) return '';
+      const [w, h, d] = [0, 1, 2].map((i) => Math.abs(q[i] - p[i]));
+      return `${fmt(w)} × ${fmt(h)} × ${fmt(d)} mm · ${fmt((w * h * d) / 1000, 1)} ml`;
+    }
     case 'landmark':
       return `${(s.item.lps?.[0] ?? []).map((c) => c.toFixed(1)).join(', ')} mm${st.value !== undefined ? ` · ${fmt(st.value, 0)} ${st.unit ?? ''}` : ''}`;
     default:
