@@ -141,7 +141,10 @@ describe('radmark web UI', { skip, timeout: 300_000 }, () => {
     await page.waitForSelector('[data-testid=viewer][data-mode=mpr]');
     await waitFor('the volume to load', async () => (await debugState())?.volumeLoaded, 60_000);
     const st = await debugState();
+    // The first image came from the stack preview, before the volume had loaded.
+    assert.ok(st.timings.firstImage > 0 && st.timings.firstImage < st.timings.volumeLoaded, JSON.stringify(st.timings));
     const vp = Object.fromEntries(st.viewports.map((v) => [v.id, v]));
+    assert.equal(vp.axial.kind, 'axial', 'the axial stack preview became a volume view');
     assert.deepEqual(vp.axial.markers, { top: 'A', bottom: 'P', left: 'R', right: 'L' });
     assert.deepEqual(vp.coronal.markers, { top: 'S', bottom: 'I', left: 'R', right: 'L' });
     assert.deepEqual(vp.sagittal.markers, { top: 'S', bottom: 'I', left: 'A', right: 'P' });

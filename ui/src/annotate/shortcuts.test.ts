@@ -12,6 +12,11 @@ describe('configurable keys', () => {
     expect(actionForKey(b, 'l')).toBe('tool:Length');
     expect(actionForKey(b, 'B')).toBe('tool:SphereBrush');
     expect(actionForKey(b, 'u')).toBe('undo');
+    expect(actionForKey(b, 'O')).toBe('tool:Box3D');
+    expect(actionForKey(b, 'R')).toBe('tool:RegionGrow');
+    expect(actionForKey(b, 'I')).toBe('interpolate');
+    // Every default key is taken once.
+    expect(new Set(b.map((x) => x.key)).size).toBe(b.length);
     expect(actionForKey(b, '')).toBeUndefined();
   });
   test('a new key is stored and takes the key from its old owner', () => {
