@@ -27,6 +27,18 @@ const lungCT = "ct/tcia_lung-pet-ct-dx_A0002_chest-8mm"
 // on a non-zero exit, quoting the report's error.
 func node(t *testing.T, script string, args ...string) map[string]any {
 	t.Helper()
+	stdout, stderr, code := runNode(t, script, args...)
+	var report map[string]any
+	_ = json.Unmarshal([]byte(stdout), &report)
+	if code != 0 {
+		t.Fatalf("%s failed (exit %d): %v\nstderr:\n%s", script, code, report["error"], tail(stderr, 3000))
+	}
+	return report
+}
+
+// runNode runs an e2e/ script and returns its output and exit code.
+func runNode(t *testing.T, script string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	nodeBin := testenv.LookPath(t, "node")
 	dir := filepath.Join(testenv.RepoRoot(t), "e2e")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
@@ -36,15 +48,16 @@ func node(t *testing.T, script string, args ...string) map[string]any {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nodeBin, append([]string{script}, args...)...)
 	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
-	var report map[string]any
-	_ = json.Unmarshal(stdout.Bytes(), &report)
-	if err != nil {
-		t.Fatalf("%s failed (%v): %v\nstderr:\n%s", script, err, report["error"], tail(stderr.String(), 3000))
+	if ee, ok := err.(*exec.ExitError); ok {
+		return o.String(), e.String(), ee.ExitCode()
 	}
-	return report
+	if err != nil {
+		t.Fatalf("%s: %v", script, err)
+	}
+	return o.String(), e.String(), 0
 }
 
 func studyUIDOf(t *testing.T, path string) string {
