@@ -42,7 +42,7 @@ func (s *Server) releaseRoutes() []apiRoute {
 	return []apiRoute{
 		{Method: "POST", Path: "/projects/{project}/releases", ID: "createRelease", Tag: "releases",
 			Summary: "Start a background job that freezes the project's accepted annotations into an immutable release " +
-				"(split by patient, nnU-Net + SEG + measurements, manifest with sha256s); poll the job, then download the release",
+				"(split by patient, nnU-Net + SEG + SR + measurements, manifest with sha256s); poll the job, then download the release",
 			Body: releaseRequest{}, OK: 202, Response: &job.Job{}, RespHeaders: []string{"Location"}, Errors: errNotFoundStatus,
 			Action: policy.Export, Project: projectOf,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {

@@ -538,7 +538,8 @@ func checkNoLeak(cases []Case) error {
 
 // exportCases writes the nnU-Net dataset (train and validation in
 // imagesTr/labelsTr with splits_final.json, test in imagesTs/labelsTs), a
-// MONAI datalist and a SEG per segmented series.
+// MONAI datalist, a SEG per segmented series and an SR per case with
+// measurements, other items or answers.
 func (s *Service) exportCases(ctx context.Context, op annotation.Op, project *radmark.Project, schema *radmark.LabelSchema, cases []*frozen, st *stage, progress func(int)) error {
 	ids, labels, err := dataset.LabelIDs(schema)
 	if err != nil {
@@ -614,6 +615,11 @@ func (s *Service) exportCases(ctx context.Context, op annotation.Op, project *ra
 			}
 		}
 	}
+	for _, c := range cases {
+		if err := s.exportSR(ctx, op, c, st); err != nil {
+			return err
+		}
+	}
 	if len(images) == 0 {
 		return nil // nothing segmented: no nnU-Net dataset
 	}
@@ -629,6 +635,30 @@ func (s *Service) exportCases(ctx context.Context, op annotation.Op, project *ra
 			return err
 		}
 	}
+	return nil
+}
+
+// exportSR writes a case's DICOM SR TID 1500 Measurement Report when its
+// revision holds something a report carries (items other than
+// segmentations, or answers) and lies on one series, as SR export needs.
+func (s *Service) exportSR(ctx context.Context, op annotation.Op, c *frozen, st *stage) error {
+	content := c.rev.Content
+	reportable := len(content.Answers) > 0
+	for _, it := range content.Items {
+		reportable = reportable || it.Kind != radmark.KindSegmentation
+	}
+	if !reportable || c.set.SeriesUID == "" {
+		return nil
+	}
+	ds, err := s.Exchange.SR(ctx, op, c.Revision)
+	if err != nil {
+		return fmt.Errorf("%s (set %s, revision %s): SR: %w", c.ID, c.SetID, c.Revision, err)
+	}
+	path := "sr/" + c.ID + ".dcm"
+	if err := st.add(path, func(w io.Writer) error { return dicom.WriteFile(w, ds, dicom.WriteOptions{}) }); err != nil {
+		return err
+	}
+	c.Files = append(c.Files, path)
 	return nil
 }
 

@@ -289,3 +289,64 @@ func TestCreateFromWorkflow(t *testing.T) {
 		t.Errorf("cases %+v", m.Cases)
 	}
 }
+
+// TestCreateWithSR: a case with a measurement gets its DICOM SR TID 1500
+// report in the release (sr/<case>.dcm, listed with the case's files); a
+// case of segmentation only gets none.
+func TestCreateWithSR(t *testing.T) {
+	for _, eng := range testdb.Engines {
+		t.Run(eng.Name, func(t *testing.T) {
+			e := newEnv(t, eng.Open)
+			ctx := t.Context()
+			sc, err := e.ann.Schema(ctx, e.project.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			labels := slices.Clone(sc.Labels)
+			for i := range labels {
+				labels[i].Kinds = append(slices.Clone(labels[i].Kinds), radmark.KindLength)
+			}
+			if _, err := e.ann.PutSchema(ctx, e.op, e.project.ID, sc.Version, labels, nil); err != nil {
+				t.Fatal(err)
+			}
+			segOnly := e.study("P1", 0, "liver")
+			measured := e.study("P2", 1, "nodule")
+			ins, err := e.archive.Select(ctx, "", measured.Content.Labelmaps[0].SeriesUID, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			length := radmark.Item{ID: "len", Kind: radmark.KindLength, Label: "nodule", Source: radmark.Source{Type: "human"},
+				Image: &radmark.ImageRef{SOPInstanceUID: ins[0].SOPInstanceUID}, Points: [][2]float64{{2, 3}, {12, 15}}}
+			measured, err = e.ann.Save(ctx, e.op, measured.SetID, &annotation.SaveRequest{Parent: measured.ID, Items: append(slices.Clone(measured.Content.Items), length)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.svc.Create(ctx, e.op, release.Request{Project: e.project.ID, Revisions: []radmark.ID{segOnly.ID, measured.ID},
+				Fractions: release.Fractions{Train: 0.5, Validation: 0.5}, Seed: 1}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := e.download(res.Release.ID, "tar").Manifest
+			listed := map[string]bool{}
+			for _, f := range m.Files {
+				listed[f.Path] = true
+			}
+			for _, c := range m.Cases {
+				var srs []string
+				for _, f := range c.Files {
+					if strings.HasPrefix(f, "sr/") {
+						srs = append(srs, f)
+					}
+				}
+				want := 0
+				if c.Revision == measured.ID {
+					want = 1
+				}
+				if len(srs) != want || want == 1 && (srs[0] != "sr/"+c.ID+".dcm" || !listed[srs[0]]) {
+					t.Errorf("case %s (revision %s): SR files %v, want %d", c.ID, c.Revision, srs, want)
+				}
+			}
+			e.noTemp()
+		})
+	}
+}

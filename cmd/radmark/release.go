@@ -31,8 +31,9 @@ release: the final revision of every done workflow case (or, for a project
 without workflow cases, the revisions named with --revision), the image
 instances they lie on (by sha256), a train/validation/test split by
 patient (seeded; --stratify keeps the label mix of each part), the nnU-Net
-v2 dataset with a MONAI datalist, a DICOM SEG per segmented series, the
-measurements table and a manifest listing every file with its sha256. The
+v2 dataset with a MONAI datalist, a DICOM SEG per segmented series, a DICOM
+SR TID 1500 per case with measurements or answers, the measurements table
+and a manifest listing every file with its sha256. The
 release id is the manifest's sha256. A de-identified project's instances
 must pass the PHI scanner. Offline it works on the data directory; with
 --server it runs as a background job on the server, showing its progress.
