@@ -11,7 +11,8 @@
 // is edited there.
 import { getEnabledElement, utilities as csUtils, type Types } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
-import { type Box, boxFromDrag, moveCorner, normalizeBox, sectionOf, translateInPlane, viewAxis } from './box3d.ts';
+import { type Box, boxFromDrag, clampToVolume, isSolid, moveCorner, normalizeBox, sectionOf, translateInPlane, viewAxis } from './box3d.ts';
+import type { Vec3 } from './geometry.ts';
 
 const { AnnotationTool, annotation: annotationApi, drawing, utilities, cursors, Enums } = tools;
 type Annotation = tools.Types.Annotation;
@@ -171,7 +172,15 @@ export class Box3DTool extends AnnotationTool {
       utilities.triggerAnnotationRenderForViewportIds(d.viewportIdsToRender);
       return;
     }
-    const after = normalizeBox(boxOf(d.annotation));
+    // On the volume (the server refuses corners off it), and solid (it refuses flat boxes).
+    const after = normalizeBox(this.onVolume(element, boxOf(d.annotation)));
+    if (!isSolid(after)) {
+      this.end(element);
+      if (d.newAnnotation) annotationApi.state.removeAnnotation(d.annotation.annotationUID!);
+      else if (d.before) setBox(d.annotation, d.before);
+      utilities.triggerAnnotationRenderForViewportIds(d.viewportIdsToRender);
+      return;
+    }
     setBox(d.annotation, after);
     d.annotation.data.handles!.activeHandleIndex = null;
     this.end(element);
@@ -180,6 +189,18 @@ export class Box3DTool extends AnnotationTool {
     if (d.newAnnotation) annotationApi.state.triggerAnnotationCompleted(d.annotation);
     else annotationApi.state.triggerAnnotationModified(d.annotation, element);
   };
+
+  private onVolume(element: HTMLDivElement, box: Box): Box {
+    const viewport = getEnabledElement(element)?.viewport as { getImageData?: () => Types.IImageData | undefined } | undefined;
+    const data = viewport?.getImageData?.();
+    if (!data?.imageData) return box;
+    return clampToVolume(
+      box,
+      data.dimensions,
+      (p) => csUtils.transformWorldToIndexContinuous(data.imageData, p as Types.Point3),
+      (ijk) => csUtils.transformIndexToWorld(data.imageData, ijk as Types.Point3) as Vec3,
+    );
+  }
 
   /** One undo step for a drawn or edited box. */
   private remember(d: Drag, element: HTMLDivElement, after: Box): void {

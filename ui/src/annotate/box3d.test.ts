@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boxFromDrag, isSolid, moveCorner, normalizeBox, sectionOf, translateInPlane, viewAxis } from './box3d.ts';
+import { boxFromDrag, clampToVolume, isSolid, moveCorner, normalizeBox, sectionOf, translateInPlane, viewAxis } from './box3d.ts';
 
 describe('3D box geometry', () => {
   const box = { min: [-20, -10, -20] as [number, number, number], max: [20, 30, 10] as [number, number, number] };
@@ -34,5 +34,16 @@ describe('3D box geometry', () => {
     expect(normalizeBox({ min: [5, -1, 3], max: [-5, 1, -3] })).toEqual({ min: [-5, -1, -3], max: [5, 1, 3] });
     expect(isSolid(box)).toBe(true);
     expect(isSolid({ min: [0, 0, 0], max: [1, 1, 0] })).toBe(false);
+  });
+});
+
+describe('3D box on the volume', () => {
+  // 10 × 10 × 5 voxels of 2 mm, first voxel centre at (−9, −9, −4).
+  const toIndex = (p: number[]) => [(p[0] + 9) / 2, (p[1] + 9) / 2, (p[2] + 4) / 2];
+  const toWorld = (i: number[]) => [i[0] * 2 - 9, i[1] * 2 - 9, i[2] * 2 - 4];
+  it('moves corners off the volume onto its edge (half a voxel out) and leaves corners on it', () => {
+    expect(clampToVolume({ min: [-30, -5, -4], max: [3, 40, 100] }, [10, 10, 5], toIndex, toWorld)).toEqual({ min: [-10, -5, -4], max: [3, 10, 5] });
+    const inside = { min: [-3, -3, -1] as [number, number, number], max: [3, 3, 1] as [number, number, number] };
+    expect(clampToVolume(inside, [10, 10, 5], toIndex, toWorld)).toEqual(inside);
   });
 });

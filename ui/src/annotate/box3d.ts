@@ -104,3 +104,18 @@ export function normalizeBox(box: Box): Box {
 export function isSolid(box: Box, minExtent = 1e-3): boolean {
   return [0, 1, 2].every((a) => Math.abs(box.max[a] - box.min[a]) >= minExtent);
 }
+
+/**
+ * The box with each corner moved onto the volume (in index space, at most
+ * half a voxel beyond the outer voxel centres, as the server accepts).
+ */
+export function clampToVolume(box: Box, dimensions: ArrayLike<number>, toIndex: (p: Vec3) => ArrayLike<number>, toWorld: (ijk: Vec3) => ArrayLike<number>): Box {
+  const clamp = (p: Vec3): Vec3 => {
+    const ijk = toIndex(p);
+    const c: Vec3 = [0, 1, 2].map((a) => Math.min(dimensions[a] - 0.5, Math.max(-0.5, ijk[a]))) as Vec3;
+    if (c.every((v, a) => v === ijk[a])) return p;
+    const w = toWorld(c);
+    return [w[0], w[1], w[2]];
+  };
+  return { min: clamp(box.min), max: clamp(box.max) };
+}
