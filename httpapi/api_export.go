@@ -89,57 +89,60 @@ func (s *Server) exportRoutes() []apiRoute {
 				return nil
 			}},
 		{Method: "POST", Path: "/projects/{project}/imports", ID: "importAnnotations", Tag: "exports",
-			Summary: "Import a DICOM SEG, SR TID 1500, RTSTRUCT or NIfTI label map (the request body) as a new revision of a reader's " +
-				"annotation set; importing for another reader than oneself (a model's output) needs project.manage",
-			Query: []apiParam{
-				{Name: "format", Type: "string", Required: true, Description: strings.Join(exchange.ImportFormats, ", ")},
-				{Name: "reader", Type: "string", Description: "the reader whose set receives the revision (default: oneself)"},
-				{Name: "series", Type: "string", Description: "the series to place it on (required for nifti)"},
-				{Name: "addLabels", Type: "boolean", Description: "add labels (sr: and questions) for codes the schema lacks"},
-				{Name: "labels", Type: "string", Description: "nifti: VALUE=LABEL,... maps values to label ids"},
-				{Name: "model", Type: "string", Description: "nifti: the model that made the label map"},
-				{Name: "modelVersion", Type: "string", Description: "nifti: the model's version"},
-				{Name: "message", Type: "string", Description: "the revision's message"},
-			},
-			RawBody: "application/octet-stream", OK: 201, Response: &exchange.ImportResult{}, Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge},
+			Summary: "Import a DICOM SEG, SR TID 1500, RTSTRUCT or NIfTI label map (the request body) as a new revision of one's own annotation set",
+			Query:   importQuery, RawBody: "application/octet-stream", OK: 201, Response: &exchange.ImportResult{}, Errors: importErrors,
 			Action: policy.Annotate, Project: projectFromPath,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
-				q := r.URL.Query()
-				p := radmark.ID(r.PathValue("project"))
-				actor := ActorFrom(r.Context())
-				reader := q.Get("reader")
-				if reader == "" {
-					reader = actor.Name()
-				}
-				if reader != actor.Name() {
-					if err := s.authorize(r, policy.ProjectManage, p); err != nil {
-						return err
-					}
-				}
-				opt := exchange.ImportOptions{Project: p, Reader: reader, Series: radmark.UID(q.Get("series")), Message: q.Get("message"),
-					AddLabels: q.Get("addLabels") == "true" || q.Get("addLabels") == "1"}
-				if m, v := q.Get("model"), q.Get("modelVersion"); m != "" || v != "" {
-					if m == "" || v == "" {
-						return radmark.Errorf(radmark.EINVALID, "model and modelVersion go together")
-					}
-					opt.Source = radmark.Source{Type: "model", Name: m, Version: v}
-				}
-				values, err := exchange.ParseValueLabels(q.Get("labels"))
-				if err != nil {
-					return err
-				}
-				data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImportBody))
-				if err != nil {
-					return err // too large: 413 (writeProblem)
-				}
-				if len(data) == 0 {
-					return radmark.Errorf(radmark.EINVALID, "no file: the request body is empty")
-				}
-				res, err := x.Exchange.Import(r.Context(), op(r), q.Get("format"), data, opt, values)
-				if err != nil {
-					return err
-				}
-				return writeJSON(w, http.StatusCreated, res)
+				return s.importFile(w, r, x.Exchange, ActorFrom(r.Context()).Name())
+			}},
+		{Method: "POST", Path: "/projects/{project}/readers/{reader}/imports", ID: "importAnnotationsFor", Tag: "exports",
+			Summary: "Import a file as importAnnotations does, into another reader's annotation set (a model's output, another tool's reads)",
+			Query:   importQuery, RawBody: "application/octet-stream", OK: 201, Response: &exchange.ImportResult{}, Errors: importErrors,
+			Action: policy.ProjectManage, Project: projectFromPath,
+			Handle: func(w http.ResponseWriter, r *http.Request) error {
+				return s.importFile(w, r, x.Exchange, r.PathValue("reader"))
 			}},
 	}
+}
+
+var (
+	importQuery = []apiParam{
+		{Name: "format", Type: "string", Required: true, Description: strings.Join(exchange.ImportFormats, ", ")},
+		{Name: "series", Type: "string", Description: "the series to place it on (required for nifti)"},
+		{Name: "addLabels", Type: "boolean", Description: "add labels (sr: and questions) for codes the schema lacks"},
+		{Name: "labels", Type: "string", Description: "nifti: VALUE=LABEL,... maps values to label ids"},
+		{Name: "model", Type: "string", Description: "nifti: the model that made the label map"},
+		{Name: "modelVersion", Type: "string", Description: "nifti: the model's version"},
+		{Name: "message", Type: "string", Description: "the revision's message"},
+	}
+	importErrors = []int{http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge}
+)
+
+// importFile imports the request body into reader's annotation set.
+func (s *Server) importFile(w http.ResponseWriter, r *http.Request, x *exchange.Service, reader string) error {
+	q := r.URL.Query()
+	opt := exchange.ImportOptions{Project: radmark.ID(r.PathValue("project")), Reader: reader, Series: radmark.UID(q.Get("series")),
+		Message: q.Get("message"), AddLabels: q.Get("addLabels") == "true" || q.Get("addLabels") == "1"}
+	if m, v := q.Get("model"), q.Get("modelVersion"); m != "" || v != "" {
+		if m == "" || v == "" {
+			return radmark.Errorf(radmark.EINVALID, "model and modelVersion go together")
+		}
+		opt.Source = radmark.Source{Type: "model", Name: m, Version: v}
+	}
+	values, err := exchange.ParseValueLabels(q.Get("labels"))
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImportBody))
+	if err != nil {
+		return err // too large: 413 (writeProblem)
+	}
+	if len(data) == 0 {
+		return radmark.Errorf(radmark.EINVALID, "no file: the request body is empty")
+	}
+	res, err := x.Import(r.Context(), op(r), q.Get("format"), data, opt, values)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, res)
 }

@@ -103,6 +103,7 @@ func (s *Server) apiRoutes() []apiRoute {
 	routes = append(routes, s.authRoutes()...)
 	routes = append(routes, s.releaseRoutes()...)
 	routes = append(routes, s.exportRoutes()...)
+	routes = append(routes, s.jobRoutes()...)
 	routes = append(routes, s.deidRoutes()...)
 	return append(routes, s.workflowRoutes()...)
 }

@@ -47,8 +47,9 @@ by identification code or name (--add-labels adds unknown ones). Like a
 SEG it replaces the set's segmentation on that series.
 
 Offline it works on the data directory; with --server URL [--token T] the
-file is uploaded to the server, which imports it (for a reader other than
-oneself, a model's output, it needs a project manager).
+file is uploaded to the server, which imports it into one's own annotation
+set, or with --reader into that reader's (a model's output, another tool's
+reads), which needs a project manager.
 `
 
 // runImport runs `radmark import FORMAT FILE`.
@@ -111,9 +112,9 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var res *exchange.ImportResult
 	if *server != "" {
-		q := url.Values{"format": {format}, "reader": {*reader}, "series": {*series}, "addLabels": {strconv.FormatBool(*addLabels)},
+		q := url.Values{"format": {format}, "series": {*series}, "addLabels": {strconv.FormatBool(*addLabels)},
 			"labels": {*labels}, "model": {*model}, "modelVersion": {*modelVersion}, "message": {*message}}
-		res, err = importRemote(ctx, &apiClient{server: strings.TrimRight(*server, "/"), token: *token, http: &http.Client{}}, *project, q, data)
+		res, err = importRemote(ctx, &apiClient{server: strings.TrimRight(*server, "/"), token: *token, http: &http.Client{}}, *project, *reader, q, data)
 	} else {
 		res, err = importOffline(ctx, &st, *actor, *project, format, data,
 			exchange.ImportOptions{Reader: *reader, Series: radmark.UID(*series), AddLabels: *addLabels, Message: *message},
@@ -147,8 +148,10 @@ func importOffline(ctx context.Context, st *storageFlags, actor, project, format
 	return env.svc.Import(ctx, env.op, format, data, opt, values)
 }
 
-// importRemote uploads a file to a server's import route.
-func importRemote(ctx context.Context, c *apiClient, project string, q url.Values, data []byte) (*exchange.ImportResult, error) {
+// importRemote uploads a file to a server's import route: into one's
+// own annotation set, or with reader (which needs a project manager) into
+// that reader's.
+func importRemote(ctx context.Context, c *apiClient, project, reader string, q url.Values, data []byte) (*exchange.ImportResult, error) {
 	projectID, err := c.projectID(ctx, project)
 	if err != nil {
 		return nil, err
@@ -159,7 +162,11 @@ func importRemote(ctx context.Context, c *apiClient, project string, q url.Value
 		}
 	}
 	res := &exchange.ImportResult{}
-	path := "/projects/" + url.PathEscape(string(projectID)) + "/imports?" + q.Encode()
+	path := "/projects/" + url.PathEscape(string(projectID))
+	if reader != "" {
+		path += "/readers/" + url.PathEscape(reader)
+	}
+	path += "/imports?" + q.Encode()
 	if _, err := c.doRaw(ctx, "POST", path, "application/octet-stream", bytes.NewReader(data), res); err != nil {
 		return nil, err
 	}
