@@ -54,6 +54,22 @@ async function moveTo(p, viewportId, lps) {
   await p.waitForTimeout(200);
 }
 
+/** With the brush on, paints a disc at each LPS centre on a view (moved there), waiting for each; resolves to the voxels of the value. */
+async function paintDiscs(p, viewportId, centres, value) {
+  let painted = await liveCount(p, value);
+  for (const centre of centres) {
+    await moveTo(p, viewportId, centre);
+    const c = await at(p, viewportId, centre);
+    await drag(p, c, [c[0] + 1, c[1]]);
+    const before = painted;
+    painted = await waitFor(`the disc painted at ${centre} on the ${viewportId} view`, async () => {
+      const n = await liveCount(p, value);
+      return n > before && n;
+    }, 10_000);
+  }
+  return painted;
+}
+
 /** Sets the zoom of volume viewports (about their centre). */
 async function zoom(p, ids, factor) {
   await p.evaluate(([vs, f]) => {
@@ -335,17 +351,7 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     await page.click('[data-testid=atool-Brush]');
     await page.locator('[data-testid=brush-size]').fill('6');
     const liver = 2; // the schema's second segmentation label
-    let painted = 0;
-    for (const z of [-50, -40]) {
-      await moveTo(page, 'axial', [-50, -10, z]);
-      const c = await at(page, 'axial', [-50, -10, z]);
-      await drag(page, c, [c[0] + 1, c[1]]);
-      const before = painted;
-      painted = await waitFor(`the disc painted at z = ${z}`, async () => {
-        const n = await liveCount(page, liver);
-        return n > before && n;
-      }, 10_000);
-    }
+    const painted = await paintDiscs(page, 'axial', [[-50, -10, -50], [-50, -10, -40]], liver);
     await page.keyboard.press('Escape');
     await page.keyboard.press('I');
     await waitFor('the fill', async () => (await liveCount(page, liver)) >= painted * 2.5, 30_000).catch(async (err) => {
@@ -366,6 +372,18 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     assert.equal(voxel([-50, -10, -52]), 0, 'below the lower painted slice: nothing');
     assert.equal(voxel([-50, -10, -38]), 0, 'above the upper painted slice: nothing');
     assert.equal(voxel([-50, 2, -45 + 1]), 0, '12 mm to the side of the 6 mm discs: nothing');
+
+    // On the coronal view the fill goes across coronal planes: discs at y = 40 and 50 (in a vertebral body, z = −40) fill y = 42…48.
+    await page.click('[data-testid=label-vertebra]');
+    await page.keyboard.press('b');
+    const vertebra = 5;
+    const onCoronal = await paintDiscs(page, 'coronal', [[0, 40, -40], [0, 50, -40]], vertebra);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('I');
+    await waitFor('the fill across coronal planes', async () => Math.abs((await liveCount(page, vertebra)) - 3 * onCoronal) <= onCoronal * 0.2, 30_000);
+    const { voxel: after } = await storedLabelmap(await autosaved(page, head));
+    for (const y of [40, 42, 44, 46, 48, 50]) assert.equal(after([0, y, -40]), vertebra, `y = ${y} is filled`);
+    assert.equal(after([0, 54, -40]), 0, 'behind the back disc: nothing');
   });
 
   test('region growing from a seed in the phantom\'s lung nodule fills the nodule and nothing outside', async () => {

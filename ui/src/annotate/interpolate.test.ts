@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distanceTo, interpolateSlices, signedDistance } from './interpolate.ts';
+import { distanceTo, interpolateSlices, keySlicesAcross, planesAcross, signedDistance } from './interpolate.ts';
 
 function disc(n: number, cx: number, cy: number, r: number): Uint8Array {
   const m = new Uint8Array(n * n);
@@ -47,5 +47,31 @@ describe('shape-based interpolation', () => {
 
   it('refuses a key slice of the wrong size', () => {
     expect(() => interpolateSlices({ columns: 4, rows: 4, spacing: [1, 1], keys: [{ k: 0, mask: new Uint8Array(3) }] })).toThrow(/expected 16/);
+  });
+});
+
+describe('planes across an axis', () => {
+  // 4 × 3 × 2 voxels; voxel (i, j, k) at i + 4j + 12k.
+  const dims = [4, 3, 2];
+  it('maps plane coordinates to volume indices on each axis', () => {
+    expect(planesAcross(2, dims).index(1, 3, 2)).toBe(3 + 8 + 12);
+    const j = planesAcross(1, dims);
+    expect([j.u, j.v, j.count]).toEqual([0, 2, 3]);
+    expect(j.index(2, 1, 1)).toBe(1 + 8 + 12);
+    const i = planesAcross(0, dims);
+    expect([i.u, i.v, i.count]).toEqual([1, 2, 4]);
+    expect(i.index(3, 2, 1)).toBe(3 + 8 + 12);
+  });
+
+  it('finds the planes that hold a value, as masks in plane order', () => {
+    const data = new Uint8Array(24);
+    data[1 + 4 * 0 + 12 * 1] = 7; // (1, 0, 1)
+    data[1 + 4 * 2 + 12 * 0] = 7; // (1, 2, 0)
+    data[3] = 5;
+    const byJ = keySlicesAcross(data, dims, 1, 7);
+    expect(byJ.map((k) => k.k)).toEqual([0, 2]);
+    expect([...byJ[0].mask]).toEqual([0, 0, 0, 0, 0, 1, 0, 0]); // u = i (4), v = k (2): (1, 1)
+    expect(keySlicesAcross(data, dims, 0, 7).map((k) => k.k)).toEqual([1]);
+    expect(keySlicesAcross(data, dims, 2, 9)).toEqual([]);
   });
 });

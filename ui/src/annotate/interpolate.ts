@@ -110,3 +110,35 @@ export function interpolateSlices(input: InterpolationInput): FilledSlice[] {
   }
   return out;
 }
+
+/**
+ * How a volume's planes across one index axis (0 i, 1 j, 2 k) are laid
+ * out: the two in-plane axes (u before v), and the volume index of (u, v)
+ * on plane s.
+ */
+export function planesAcross(axis: number, dimensions: ArrayLike<number>): { u: number; v: number; count: number; index: (s: number, u: number, v: number) => number } {
+  const [nx, ny] = [dimensions[0], dimensions[1]];
+  const [u, v] = axis === 0 ? [1, 2] : axis === 1 ? [0, 2] : [0, 1];
+  const stride = [1, nx, nx * ny];
+  return { u, v, count: dimensions[axis], index: (s, a, b) => s * stride[axis] + a * stride[u] + b * stride[v] };
+}
+
+/** The planes across an axis on which a value is present, as masks of dims[u] × dims[v]. */
+export function keySlicesAcross(data: ArrayLike<number>, dimensions: ArrayLike<number>, axis: number, value: number): KeySlice[] {
+  const { u, v, count, index } = planesAcross(axis, dimensions);
+  const nu = dimensions[u];
+  const nv = dimensions[v];
+  const keys: KeySlice[] = [];
+  for (let s = 0; s < count; s++) {
+    let mask: Uint8Array | undefined;
+    for (let b = 0; b < nv; b++) {
+      for (let a = 0; a < nu; a++) {
+        if (data[index(s, a, b)] !== value) continue;
+        mask ??= new Uint8Array(nu * nv);
+        mask[b * nu + a] = 1;
+      }
+    }
+    if (mask) keys.push({ k: s, mask });
+  }
+  return keys;
+}

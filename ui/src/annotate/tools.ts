@@ -7,7 +7,7 @@ import * as tools from '@cornerstonejs/tools';
 import type { Item, Label } from '../api/client.ts';
 import type { ViewerController } from '../viewer/cornerstone.ts';
 import { Box3DTool } from './Box3DTool.ts';
-import type { FilledSlice, InterpolationInput } from './interpolate.ts';
+import { type FilledSlice, type InterpolationInput, keySlicesAcross, planesAcross } from './interpolate.ts';
 import { growRegion } from './region.ts';
 import { type Grid, type Vec3, type VolumeMapping, imagePointToLps, lpsToImagePoint, mapVolumeToGrid, nearestSlice, normalOf, serverToVolume, volumeToServer } from './geometry.ts';
 
@@ -398,40 +398,50 @@ export class AnnotationController {
   }
 
   /**
-   * Fills the slices between the slices (along the volume's k axis, the
-   * acquisition's slices) on which the active segment is painted, by
+   * Fills the planes between the planes on which the active segment is
+   * painted, across the axis of the view the reader works in (the MPR
+   * view last clicked or scrolled; the acquisition's slices otherwise), by
    * shape-based interpolation in a web worker (interpolate.ts). Resolves
-   * to the slices and voxels filled.
+   * to the planes and voxels filled.
    */
   async interpolate(): Promise<{ slices: number; voxels: number } | undefined> {
     const value = this.paintableSegment();
     const vol = cache.getVolume(this.segmentationId);
     const data = vol?.voxelManager?.getCompleteScalarDataArray?.() as ArrayLike<number> | undefined;
     if (value === undefined || !vol?.imageData || !data) return undefined;
-    const [nx, ny, nz] = vol.dimensions;
-    const plane = nx * ny;
-    const keys: InterpolationInput['keys'] = [];
-    for (let k = 0; k < nz; k++) {
-      let mask: Uint8Array | undefined;
-      for (let i = 0; i < plane; i++) {
-        if (data[k * plane + i] !== value) continue;
-        mask ??= new Uint8Array(plane);
-        mask[i] = 1;
-      }
-      if (mask) keys.push({ k, mask });
-    }
+    const axis = this.viewIndexAxis(vol.imageData.getDirection() as ArrayLike<number>);
+    const keys = keySlicesAcross(data, vol.dimensions, axis, value);
     if (keys.length < 2 || keys.every((key, n) => n === 0 || key.k - keys[n - 1].k === 1)) {
-      this.onMessage('warning', 'Paint the segment on two or more slices with unpainted slices between them, then fill between them.');
+      this.onMessage('warning', 'Paint the segment on two or more slices of this view with unpainted slices between them, then fill between them.');
       return { slices: 0, voxels: 0 };
     }
     const sp = vol.imageData.getSpacing();
-    const filled = await runInterpolation({ columns: nx, rows: ny, spacing: [sp[0], sp[1]], keys });
+    const { u, v, index } = planesAcross(axis, vol.dimensions);
+    const nu = vol.dimensions[u];
+    const filled = await runInterpolation({ columns: nu, rows: vol.dimensions[v], spacing: [sp[u], sp[v]], keys });
     const indices: number[] = [];
     for (const f of filled) {
-      for (let i = 0; i < plane; i++) if (f.mask[i] && data[f.k * plane + i] === 0) indices.push(f.k * plane + i);
+      for (let m = 0; m < f.mask.length; m++) {
+        if (!f.mask[m]) continue;
+        const idx = index(f.k, m % nu, Math.floor(m / nu));
+        if (data[idx] === 0) indices.push(idx);
+      }
     }
     const voxels = this.paintUnpainted(indices, value);
     return { slices: filled.length, voxels };
+  }
+
+  /** The volume index axis (0 i, 1 j, 2 k) along the normal of the active volume view; k when it is oblique or a stack. */
+  private viewIndexAxis(direction: ArrayLike<number>): number {
+    const id = this.viewer.activeViewportId;
+    const vp = id ? this.viewer.renderingEngine?.getViewport(id) : undefined;
+    const n = vp?.getCamera().viewPlaneNormal;
+    if (!n || this.viewer.viewports.find((x) => x.id === id)?.kind === 'stack') return 2;
+    for (let a = 0; a < 3; a++) {
+      const dot = n[0] * direction[3 * a] + n[1] * direction[3 * a + 1] + n[2] * direction[3 * a + 2];
+      if (Math.abs(dot) > 0.99) return a;
+    }
+    return 2;
   }
 
   // --- items ----------------------------------------------------------------------

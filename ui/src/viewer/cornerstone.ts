@@ -160,6 +160,10 @@ export class ViewerController {
   get viewports(): Array<{ id: string; kind: ViewportKind; element: HTMLDivElement }> {
     return this.viewportIds.map((id) => ({ id, kind: this.kinds.get(id)!, element: this.elements.get(id)! }));
   }
+  /** The viewport the reader last clicked or scrolled in. */
+  get activeViewportId(): string | undefined {
+    return this.activeViewport;
+  }
   get toolGroupIds(): string[] {
     return [STACK_GROUP, MPR_GROUP].filter((g) => ToolGroupManager.getToolGroup(g));
   }
