@@ -108,6 +108,19 @@ type InstanceRecord struct {
 	Study    Study
 	Series   Series
 	Instance Instance
+	// Linkage, if set, is the sealed original→pseudonym record of a
+	// de-identified instance. It is kept in the same transaction that
+	// indexes the instance (or finds it stored already), never without it.
+	Linkage *SealedLinkage
+}
+
+// SealedLinkage is a de-identified instance's original→pseudonym record,
+// sealed (AES-GCM) with the linkage key KeyID names; package deid makes
+// and opens it, the store only keeps it, per project and instance.
+type SealedLinkage struct {
+	ProjectID ID
+	KeyID     string
+	Sealed    []byte
 }
 
 // PutStatus says what storing one instance did.

@@ -59,6 +59,9 @@ type Source struct {
 	// SHA256 is the hex digest of the bytes if the caller computed it while
 	// receiving them; otherwise Ingest computes it.
 	SHA256 string
+	// Linkage, if set, is the sealed linkage of a de-identified instance,
+	// indexed with it in one transaction (radmark.InstanceRecord.Linkage).
+	Linkage *radmark.SealedLinkage
 
 	// staged is set for an Upload: the bytes are in the blob store
 	// already, waiting for their key.
@@ -278,6 +281,7 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 		return nil, err
 	}
 	rec := inst
+	rec.Linkage = src.Linkage
 	res.SOPClassUID = rec.Instance.SOPClassUID
 	res.SOPInstanceUID = rec.Instance.SOPInstanceUID
 	res.StudyUID = rec.Study.UID

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/dicom"
 )
 
@@ -142,6 +143,9 @@ type Result struct {
 	// it must go to review, not to the project.
 	Quarantine string
 	Links      []Link
+	// Linkage is Links sealed for the project (Service with a Sealer
+	// only), to be kept with the instance.
+	Linkage *radmark.SealedLinkage
 	// DateShiftDays is the patient's shift (negative: earlier).
 	DateShiftDays int
 }

@@ -147,17 +147,21 @@ func TestFailClosed(t *testing.T) {
 	if _, _, err := s.Apply(context.Background(), "none", sample()); !errors.Is(err, ErrNoProfile) {
 		t.Errorf("project without profile: %v", err)
 	}
-	links := &linkSink{}
 	key := make([]byte, 32)
 	sealer, err := NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = &Service{Profiles: profiles{"p": testProfile()}, SiteSecret: testSecret, Linkage: links, Sealer: sealer}
-	out, q, err := s.Apply(context.Background(), "p", sample())
-	if err != nil || q || out == nil {
-		t.Fatalf("apply: %v %v", q, err)
+	s = &Service{Profiles: profiles{"p": testProfile()}, SiteSecret: testSecret, Sealer: sealer}
+	res, err := s.Deidentify(context.Background(), "p", sample())
+	if err != nil || res.Quarantine != "" || res.Linkage == nil {
+		t.Fatalf("deidentify: %+v %v", res, err)
 	}
+	out := res.Dataset
+	if res.Linkage.ProjectID != "p" || res.Linkage.KeyID != sealer.KeyID() {
+		t.Errorf("linkage of project %s, key %s", res.Linkage.ProjectID, res.Linkage.KeyID)
+	}
+	links := struct{ sealed []byte }{res.Linkage.Sealed}
 	got, err := sealer.Open(links.sealed, "p\x00"+out.String(dicom.TagSOPInstanceUID))
 	if err != nil || len(got) == 0 || got[0].Original != "MRN-0042" {
 		t.Fatalf("linkage: %v %v", got, err)
@@ -177,13 +181,6 @@ func (p profiles) CurrentDeidProfile(_ context.Context, id string) (*Profile, er
 		return &pr, nil
 	}
 	return nil, ErrNoProfile
-}
-
-type linkSink struct{ sealed []byte }
-
-func (l *linkSink) PutDeidLinkage(_ context.Context, _, _, _ string, sealed []byte) error {
-	l.sealed = sealed
-	return nil
 }
 
 func TestCheck(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/dicom"
 )
 
@@ -14,16 +15,12 @@ type ProfileSource interface {
 	CurrentDeidProfile(ctx context.Context, projectID string) (*Profile, error)
 }
 
-// LinkageSink keeps the sealed original→pseudonym record of one instance.
-type LinkageSink interface {
-	PutDeidLinkage(ctx context.Context, projectID, sopInstanceUID, keyID string, sealed []byte) error
-}
-
 // Service de-identifies instances on their way into a project.
 type Service struct {
 	Profiles ProfileSource
-	Linkage  LinkageSink // nil: the linkage is not kept
-	Sealer   *Sealer     // required when Linkage is set
+	// Sealer, if set, seals each result's linkage (Result.Linkage), which
+	// the caller keeps with the instance; nil: no linkage is kept.
+	Sealer *Sealer
 	// SiteSecret (32 bytes or more) keys every project's pseudonyms.
 	SiteSecret []byte
 }
@@ -56,6 +53,15 @@ func (s *Service) Deidentify(ctx context.Context, project string, ds *dicom.Data
 	if p == nil {
 		return nil, ErrNoProfile
 	}
+	return s.DeidentifyWith(p, project, ds)
+}
+
+// DeidentifyWith is Deidentify with the project's current profile p read
+// by the caller, who may read it once for many instances.
+func (s *Service) DeidentifyWith(p *Profile, project string, ds *dicom.Dataset) (*Result, error) {
+	if p == nil {
+		return nil, ErrNoProfile
+	}
 	if len(s.SiteSecret) < 32 {
 		return nil, errors.New("deid: site secret missing or shorter than 32 bytes")
 	}
@@ -70,18 +76,13 @@ func (s *Service) Deidentify(ctx context.Context, project string, ds *dicom.Data
 	if fs := d.Scan(ds, res.Dataset); len(fs) > 0 {
 		return nil, fmt.Errorf("%w: PHI scanner: %s (and %d more)", ErrUnprocessable, fs[0], len(fs)-1)
 	}
-	if s.Linkage != nil {
-		if s.Sealer == nil {
-			return nil, errors.New("deid: linkage kept but no linkage key configured")
-		}
+	if s.Sealer != nil {
 		uid := res.Dataset.String(dicom.TagSOPInstanceUID)
 		sealed, err := s.Sealer.Seal(res.Links, project+"\x00"+uid)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.Linkage.PutDeidLinkage(ctx, project, uid, s.Sealer.KeyID(), sealed); err != nil {
-			return nil, fmt.Errorf("deid: keep linkage: %w", err)
-		}
+		res.Linkage = &radmark.SealedLinkage{ProjectID: radmark.ID(project), KeyID: s.Sealer.KeyID(), Sealed: sealed}
 	}
 	return res, nil
 }

@@ -15,14 +15,18 @@ type QuarantineItem struct {
 	Reason         string     `json:"reason"`
 	BlobKey        string     `json:"blob_key"`
 	CreatedAt      time.Time  `json:"created_at"`
+	// Linkage, if set, is the instance's sealed linkage, kept in the
+	// transaction that records the item.
+	Linkage *radmark.SealedLinkage `json:"-"`
 }
 
-// Store keeps profiles, sealed linkage and the quarantine. Every mutation
+// Store keeps profiles, sealed linkage and the quarantine. The linkage of
+// an instance is written with the instance (radmark.InstanceRecord's
+// Linkage, QuarantineItem's Linkage), never on its own. Every mutation
 // and every linkage look-up commits with its audit event. Drivers:
 // internal/sqlstore (sqlite, postgres); conformance suite: storetest.
 type Store interface {
 	ProfileSource
-	LinkageSink
 	// PutDeidProfile stores version p.Version, which must be the current
 	// version + 1 (ECONFLICT otherwise; ENOTFOUND for an unknown project).
 	PutDeidProfile(ctx context.Context, project radmark.ID, p *Profile, ev *radmark.AuditEvent) error

@@ -95,7 +95,7 @@ type Request struct {
 	Project radmark.ID
 	Op      workflow.Op
 	// Door names the way in for cases and the audit trail: "dimse",
-	// "stow" or "upload".
+	// "stow", "upload", or "quarantine" (released after review).
 	Door string
 	// BySeries makes each series a case instead of each study.
 	BySeries bool
@@ -145,7 +145,9 @@ func (s *Service) Profile(ctx context.Context, project radmark.ID) (*deid.Profil
 // then nothing was stored.
 func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Source) ([]Result, *workflow.AddResult, error) {
 	cases := &workflow.AddResult{Added: []*radmark.Case{}, Skipped: []workflow.CaseRef{}}
-	if _, err := s.Profile(ctx, req.Project); err != nil {
+	// The profile is read once per request and applies to all of it.
+	profile, err := s.Profile(ctx, req.Project)
+	if err != nil {
 		return nil, cases, err
 	}
 	results := make([]Result, len(sources))
@@ -155,7 +157,7 @@ func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Sou
 	for i, src := range sources {
 		r := &results[i]
 		r.Name = src.Name
-		out, quarantine, err := s.deidentify(ctx, req, src)
+		out, quarantine, err := s.deidentify(req, profile, src)
 		if err != nil {
 			r.Err = err
 			continue
@@ -204,13 +206,15 @@ func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Sou
 	return results, cases, nil
 }
 
-// deidentify parses src, de-identifies it and encodes the result.
-func (s *Service) deidentify(ctx context.Context, req Request, src archive.Source) (archive.Source, string, error) {
+// deidentify parses src, de-identifies it with the project's profile
+// and encodes the result, which carries its sealed linkage (if kept) for
+// the archive or the quarantine to record with it, never apart.
+func (s *Service) deidentify(req Request, profile *deid.Profile, src archive.Source) (archive.Source, string, error) {
 	f, err := dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, dicom.ParseOptions{})
 	if err != nil {
 		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "cannot be parsed, so it cannot be de-identified: "+err.Error())
 	}
-	res, err := s.Deid.Deidentify(ctx, string(req.Project), f.Dataset)
+	res, err := s.Deid.DeidentifyWith(profile, string(req.Project), f.Dataset)
 	switch {
 	case errors.Is(err, deid.ErrNoProfile):
 		return archive.Source{}, "", radmark.WrapError(radmark.EFORBIDDEN, err, err.Error())
@@ -224,7 +228,7 @@ func (s *Service) deidentify(ctx context.Context, req Request, src archive.Sourc
 		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "the de-identified instance cannot be written: "+err.Error())
 	}
 	sum := sha256.Sum256(b)
-	out := archive.Source{Name: src.Name, Data: bytes.NewReader(b), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}
+	out := archive.Source{Name: src.Name, Data: bytes.NewReader(b), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Linkage: res.Linkage}
 	return out, res.Quarantine, nil
 }
 
@@ -247,7 +251,8 @@ func (s *Service) quarantine(ctx context.Context, req Request, src archive.Sourc
 	if _, err := s.Blobs.Put(ctx, key, io.NewSectionReader(src.Data, 0, src.Size), src.Size); err != nil {
 		return res, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
 	}
-	item := &deid.QuarantineItem{ProjectID: req.Project, SOPInstanceUID: string(res.SOPInstanceUID), Reason: reason, BlobKey: key, CreatedAt: s.now()}
+	item := &deid.QuarantineItem{ProjectID: req.Project, SOPInstanceUID: string(res.SOPInstanceUID), Reason: reason, BlobKey: key,
+		CreatedAt: s.now(), Linkage: src.Linkage}
 	ev := s.event(req.Op, "deid.quarantine.put", "instance", string(res.SOPInstanceUID),
 		fmt.Sprintf("project %s via %s: %s", req.Project, req.Door, reason))
 	if err := s.Store.PutQuarantine(ctx, item, ev); err != nil {

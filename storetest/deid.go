@@ -9,9 +9,11 @@ import (
 	"github.com/radmark/radmark/deid"
 )
 
-// DeidStores is a metadata store with de-identification storage.
+// DeidStores is a metadata store with de-identification storage; the
+// archive store keeps the linkage of the instances it indexes.
 type DeidStores interface {
 	Stores
+	radmark.ArchiveStore
 	deid.Store
 }
 
@@ -76,10 +78,39 @@ func testDeidProfiles(t *testing.T, s DeidStores) {
 func testDeidLinkage(t *testing.T, s DeidStores) {
 	p := createProject(t, s, "Linkage")
 	sealed := []byte{0, 1, 2, 0xff, 'x'}
-	must(t, s.PutDeidLinkage(ctx(t), string(p.ID), "2.25.1", "k1", sealed), "PutDeidLinkage")
-	must(t, s.PutDeidLinkage(ctx(t), string(p.ID), "2.25.1", "k2", append(sealed, 7)), "PutDeidLinkage again")
-	if err := s.PutDeidLinkage(ctx(t), "no-such-project", "2.25.1", "k1", sealed); radmark.ErrorCode(err) != radmark.ENOTFOUND {
-		t.Errorf("unknown project: %v", err)
+	// The linkage is kept with its instance, in the index transaction;
+	// a duplicate (the same instance re-sent) replaces it.
+	rec := Record("2.25.10", "2.25.10.1", "2.25.1", "v1")
+	rec.Linkage = &radmark.SealedLinkage{ProjectID: p.ID, KeyID: "k1", Sealed: sealed}
+	if res := put(t, s, radmark.PutOptions{}, rec); res[0].Err != nil || res[0].Status != radmark.PutStored {
+		t.Fatalf("put with linkage: %+v", res[0])
+	}
+	again := Record("2.25.10", "2.25.10.1", "2.25.1", "v1")
+	again.Linkage = &radmark.SealedLinkage{ProjectID: p.ID, KeyID: "k2", Sealed: append(sealed, 7)}
+	if res := put(t, s, radmark.PutOptions{}, again); res[0].Err != nil || res[0].Status != radmark.PutDuplicate {
+		t.Fatalf("duplicate with linkage: %+v", res[0])
+	}
+	// Refused instances keep no linkage: a conflict, an unknown project.
+	conflict := Record("2.25.10", "2.25.10.1", "2.25.1", "other bytes")
+	conflict.Linkage = &radmark.SealedLinkage{ProjectID: p.ID, KeyID: "k3", Sealed: sealed}
+	unknown := Record("2.25.10", "2.25.10.1", "2.25.2", "v1")
+	unknown.Linkage = &radmark.SealedLinkage{ProjectID: "no-such-project", KeyID: "k1", Sealed: sealed}
+	res := put(t, s, radmark.PutOptions{}, conflict, unknown)
+	if radmark.ErrorCode(res[0].Err) != radmark.ECONFLICT || radmark.ErrorCode(res[1].Err) != radmark.ENOTFOUND {
+		t.Errorf("conflict and unknown project: %v; %v", res[0].Err, res[1].Err)
+	}
+	if _, err := s.Instance(ctx(t), "2.25.2"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Errorf("an instance whose linkage names no project was indexed: %v", err)
+	}
+	bad := Record("2.25.10", "2.25.10.1", "2.25.3", "v1")
+	bad.Linkage = &radmark.SealedLinkage{ProjectID: p.ID, KeyID: "k1"}
+	if res := put(t, s, radmark.PutOptions{}, bad); radmark.ErrorCode(res[0].Err) != radmark.EINVALID {
+		t.Errorf("empty sealed linkage: %v", res[0].Err)
+	}
+	for _, sop := range []string{"2.25.2", "2.25.3"} {
+		if _, _, err := s.DeidLinkage(ctx(t), p.ID, sop, NewEvent("admin", "deid.linkage.read", "instance", radmark.ID(sop))); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+			t.Errorf("linkage of refused instance %s: %v", sop, err)
+		}
 	}
 	before := chainLen(t, s)
 	ev := NewEvent("admin", "deid.linkage.read", "instance", "2.25.1")
@@ -99,7 +130,8 @@ func testDeidLinkage(t *testing.T, s DeidStores) {
 func testDeidQuarantine(t *testing.T, s DeidStores) {
 	p := createProject(t, s, "Quarantine")
 	before := chainLen(t, s)
-	q := &deid.QuarantineItem{ProjectID: p.ID, SOPInstanceUID: "2.25.5", Reason: "ultrasound", BlobKey: "quarantine/ab/abcd"}
+	q := &deid.QuarantineItem{ProjectID: p.ID, SOPInstanceUID: "2.25.5", Reason: "ultrasound", BlobKey: "quarantine/ab/abcd",
+		Linkage: &radmark.SealedLinkage{ProjectID: p.ID, KeyID: "k1", Sealed: []byte{9, 8, 7}}}
 	ev := NewEvent("system", "deid.quarantine", "instance", "2.25.5")
 	must(t, s.PutQuarantine(ctx(t), q, ev), "PutQuarantine")
 	expectAppended(t, s, before, ev)
@@ -110,6 +142,15 @@ func testDeidQuarantine(t *testing.T, s DeidStores) {
 	must(t, err, "Quarantine")
 	if len(list) != 1 || list[0].Reason != "ultrasound" || list[0].BlobKey != q.BlobKey || !list[0].CreatedAt.Equal(q.CreatedAt) {
 		t.Errorf("quarantine = %+v", list)
+	}
+	key, sealed, err := s.DeidLinkage(ctx(t), p.ID, "2.25.5", NewEvent("admin", "deid.linkage.read", "instance", "2.25.5"))
+	if err != nil || key != "k1" || !bytes.Equal(sealed, []byte{9, 8, 7}) {
+		t.Errorf("linkage kept with the quarantined item: %q %x %v", key, sealed, err)
+	}
+	other := &deid.QuarantineItem{ProjectID: p.ID, SOPInstanceUID: "2.25.6", Reason: "ultrasound", BlobKey: "quarantine/ab/abce",
+		Linkage: &radmark.SealedLinkage{ProjectID: "another", KeyID: "k1", Sealed: []byte{1}}}
+	if err := s.PutQuarantine(ctx(t), other, NewEvent("system", "deid.quarantine", "instance", "2.25.6")); radmark.ErrorCode(err) != radmark.EINVALID {
+		t.Errorf("quarantine with another project's linkage: %v", err)
 	}
 	must(t, s.ReleaseQuarantine(ctx(t), p.ID, "2.25.5", NewEvent("alice", "deid.quarantine.release", "instance", "2.25.5")), "ReleaseQuarantine")
 	if err := s.ReleaseQuarantine(ctx(t), p.ID, "2.25.5", NewEvent("alice", "deid.quarantine.release", "instance", "2.25.5")); radmark.ErrorCode(err) != radmark.ENOTFOUND {

@@ -58,7 +58,6 @@ func (f *intakeFlags) build(data string, db deid.Store, arch *archive.Service, b
 		if svc.Sealer, err = deid.NewSealer(key); err != nil {
 			return nil, err
 		}
-		svc.Linkage = db
 	} else {
 		log.Warn("no linkage key (--deid-key-file or " + deidKeyEnv + "): de-identified instances cannot be linked back to their originals")
 	}

@@ -90,30 +90,25 @@ func (s *Store) DeidProfiles(ctx context.Context, project radmark.ID) ([]*deid.P
 		[]any{string(project)}, scanProfile)
 }
 
-// PutDeidLinkage implements deid.LinkageSink. A re-sent instance
-// replaces its record (the same original gives the same pseudonyms).
-func (s *Store) PutDeidLinkage(ctx context.Context, project, sopInstanceUID, keyID string, sealed []byte) error {
-	what := fmt.Sprintf("keep linkage of %s in project %s", sopInstanceUID, project)
-	if err := checkText(what, textField{"project ID", project}, textField{"SOP Instance UID", sopInstanceUID}, textField{"key id", keyID}); err != nil {
-		return err
+// checkLinkage refuses a sealed linkage record the store cannot keep.
+func checkLinkage(what, sop string, l *radmark.SealedLinkage) error {
+	if l.ProjectID == "" || l.KeyID == "" || len(l.Sealed) == 0 || sop == "" {
+		return radmark.Errorf(radmark.EINVALID, "%s: its linkage record lacks the project, key id or sealed bytes", what)
 	}
-	if len(sealed) == 0 || sopInstanceUID == "" {
-		return radmark.Errorf(radmark.EINVALID, "%s: empty record", what)
+	return checkText(what, textField{"linkage project ID", string(l.ProjectID)}, textField{"linkage key id", l.KeyID})
+}
+
+// putLinkage keeps the sealed linkage of instance sop in tx, replacing an
+// earlier one (a re-sent instance: the same original gives the same
+// pseudonyms). The caller has checked the project exists.
+func (s *Store) putLinkage(ctx context.Context, tx *sql.Tx, sop string, l *radmark.SealedLinkage) error {
+	_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO deid_linkage (project_id, sop_uid, key_id, sealed, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (project_id, sop_uid) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, created_at = excluded.created_at`),
+		string(l.ProjectID), sop, l.KeyID, l.Sealed, s.timeArg(s.now()))
+	if err != nil {
+		return fmt.Errorf("keep linkage of %s: %w", sop, err)
 	}
-	return s.mutate(ctx, what, nil, func(tx *sql.Tx) error {
-		if err := s.missingProject(ctx, tx, radmark.ID(project)); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM deid_linkage WHERE project_id = ? AND sop_uid = ?`), project, sopInstanceUID); err != nil {
-			return fmt.Errorf("replace linkage: %w", err)
-		}
-		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO deid_linkage (project_id, sop_uid, key_id, sealed, created_at) VALUES (?, ?, ?, ?, ?)`),
-			project, sopInstanceUID, keyID, sealed, s.timeArg(s.now()))
-		if err != nil {
-			return fmt.Errorf("insert linkage: %w", err)
-		}
-		return nil
-	})
+	return nil
 }
 
 // DeidLinkage implements deid.Store: the look-up and its audit event
@@ -145,6 +140,14 @@ func (s *Store) PutQuarantine(ctx context.Context, q *deid.QuarantineItem, ev *r
 	if err := checkText(what, textField{"reason", q.Reason}, textField{"blob key", q.BlobKey}, textField{"SOP Instance UID", q.SOPInstanceUID}); err != nil {
 		return err
 	}
+	if q.Linkage != nil {
+		if q.Linkage.ProjectID != q.ProjectID {
+			return radmark.Errorf(radmark.EINVALID, "%s: its linkage record is of project %s", what, q.Linkage.ProjectID)
+		}
+		if err := checkLinkage(what, q.SOPInstanceUID, q.Linkage); err != nil {
+			return err
+		}
+	}
 	created := s.stamp(q.CreatedAt)
 	err := s.mutate(ctx, what, []*radmark.AuditEvent{ev}, func(tx *sql.Tx) error {
 		if err := s.missingProject(ctx, tx, q.ProjectID); err != nil {
@@ -160,7 +163,10 @@ func (s *Store) PutQuarantine(ctx context.Context, q *deid.QuarantineItem, ev *r
 		}
 		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO deid_quarantine (project_id, sop_uid, reason, blob_key, created_at) VALUES (?, ?, ?, ?, ?)`),
 			string(q.ProjectID), q.SOPInstanceUID, q.Reason, q.BlobKey, s.timeArg(created))
-		return err
+		if err != nil || q.Linkage == nil {
+			return err
+		}
+		return s.putLinkage(ctx, tx, q.SOPInstanceUID, q.Linkage)
 	})
 	if err != nil {
 		return err

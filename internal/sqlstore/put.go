@@ -152,6 +152,11 @@ func validateRecord(r *radmark.InstanceRecord) error {
 	// PostgreSQL rejects text that is not UTF-8 or holds NUL, SQLite stores
 	// it; checking here makes both engines refuse the same records.
 	p := &r.Study.Patient
+	if r.Linkage != nil {
+		if err := checkLinkage("instance "+string(sop), string(sop), r.Linkage); err != nil {
+			return err
+		}
+	}
 	for _, f := range [...]struct{ name, value string }{
 		{"SOPInstanceUID", string(sop)}, {"SOPClassUID", string(in.SOPClassUID)},
 		{"TransferSyntaxUID", string(in.TransferSyntaxUID)}, {"StudyInstanceUID", string(r.Study.UID)},
@@ -247,12 +252,20 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 		rec             *radmark.InstanceRecord
 	}
 	results := make([]radmark.PutResult, len(recs))
+	linkageProjects, err := s.existingProjects(ctx, tx, recs)
+	if err != nil {
+		return nil, err
+	}
 	state := map[string]*current{}
 	lastStudy := map[string]*radmark.InstanceRecord{}
 	lastSeries := map[string]*radmark.InstanceRecord{}
 	lastPatient := map[patientKey]*radmark.InstanceRecord{}
 	for i, r := range recs {
 		sop := string(r.Instance.SOPInstanceUID)
+		if r.Linkage != nil && !linkageProjects[r.Linkage.ProjectID] {
+			results[i].Err = radmark.Errorf(radmark.ENOTFOUND, "instance %s: its linkage names project %s, which does not exist", sop, r.Linkage.ProjectID)
+			continue
+		}
 		cur := state[sop]
 		if cur == nil {
 			if old := stored[sop]; old != nil {
@@ -287,6 +300,16 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 		lastStudy[string(r.Study.UID)] = r
 		lastSeries[string(r.Series.UID)] = r
 		lastPatient[patientOf(r)] = r
+	}
+
+	// Each de-identified instance indexed now or found stored already
+	// keeps its linkage in this transaction: never one without the other.
+	for i, r := range recs {
+		if r.Linkage != nil && results[i].Err == nil {
+			if err := s.putLinkage(ctx, tx, string(r.Instance.SOPInstanceUID), r.Linkage); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	// Turn the final states into row changes and counter deltas. Targets are
@@ -460,6 +483,26 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return results, nil
+}
+
+// existingProjects returns which of the projects the records' linkage
+// names exist.
+func (s *Store) existingProjects(ctx context.Context, tx *sql.Tx, recs []*radmark.InstanceRecord) (map[radmark.ID]bool, error) {
+	out := map[radmark.ID]bool{}
+	for _, r := range recs {
+		if r.Linkage == nil {
+			continue
+		}
+		if _, seen := out[r.Linkage.ProjectID]; seen {
+			continue
+		}
+		err := s.missingProject(ctx, tx, r.Linkage.ProjectID)
+		if err != nil && radmark.ErrorCode(err) != radmark.ENOTFOUND {
+			return nil, err
+		}
+		out[r.Linkage.ProjectID] = err == nil
+	}
+	return out, nil
 }
 
 func prefix(sha string) string {
