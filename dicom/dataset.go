@@ -200,6 +200,24 @@ func (ds *Dataset) Items(t Tag) []*Dataset {
 	return e.Items
 }
 
+// StringsDeep returns the first value of element t wherever it occurs:
+// in ds and in the items of its sequences, at any depth, in the order of
+// the data set. Referenced SOP Instance UIDs sit so, inside nested
+// reference sequences.
+func (ds *Dataset) StringsDeep(t Tag) []string {
+	var out []string
+	for i := range ds.Elements {
+		e := &ds.Elements[i]
+		if e.Tag == t {
+			out = append(out, ds.String(t))
+		}
+		for _, it := range e.Items {
+			out = append(out, it.StringsDeep(t)...)
+		}
+	}
+	return out
+}
+
 // Strings decodes the element's text values with cs, splits multiple values
 // and trims the padding the VR allows.
 func (e *Element) Strings(cs *Charset) []string {

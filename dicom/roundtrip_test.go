@@ -3,6 +3,7 @@ package dicom
 import (
 	"bytes"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -93,5 +94,24 @@ func padOddValues(ds *Dataset) {
 			}
 			e.Value = append(e.Value, pad)
 		}
+	}
+}
+
+func TestStringsDeep(t *testing.T) {
+	ref := func(uid string) *Dataset {
+		d := &Dataset{}
+		d.SetString(TagReferencedSOPInstanceUID, uid)
+		return d
+	}
+	series := &Dataset{}
+	series.SetItems(NewTag(0x0008, 0x114A), ref("1.2.2"), ref("1.2.3"))
+	ds := &Dataset{}
+	ds.SetString(TagReferencedSOPInstanceUID, "1.2.1")
+	ds.SetItems(NewTag(0x0008, 0x1115), series)
+	if got := ds.StringsDeep(TagReferencedSOPInstanceUID); strings.Join(got, " ") != "1.2.2 1.2.3 1.2.1" {
+		t.Errorf("StringsDeep = %q, want the three UIDs in data set (tag) order", got)
+	}
+	if got := ref("9").StringsDeep(TagSOPInstanceUID); got != nil {
+		t.Errorf("StringsDeep of an absent tag = %q", got)
 	}
 }

@@ -66,7 +66,7 @@ func newEnv(t *testing.T, engine testdb.Engine) *env {
 		t.Fatal(err)
 	}
 	svc := &intake.Service{Archive: a, Store: ds, Blobs: blobs, Cases: wf,
-		Deid: &deid.Service{Profiles: ds, Linkage: ds, Sealer: sealer, SiteSecret: siteSecret}}
+		Deid: &deid.Service{Profiles: ds, Sealer: sealer, SiteSecret: siteSecret}}
 	return &env{t: t, store: store, deids: ds, arch: a, blobs: blobs, svc: svc, project: p.ID, op: op}
 }
 
@@ -141,23 +141,6 @@ func liverFiles(t *testing.T) []string {
 	return append(files, filepath.Join(dir, "liver.seg.dcm"))
 }
 
-var tagReferencedSOPInstanceUID = dicom.NewTag(0x0008, 0x1155)
-
-// referenced collects every Referenced SOP Instance UID in ds.
-func referenced(ds *dicom.Dataset) []string {
-	var out []string
-	for i := range ds.Elements {
-		e := &ds.Elements[i]
-		if e.Tag == tagReferencedSOPInstanceUID {
-			out = append(out, ds.String(e.Tag))
-		}
-		for _, it := range e.Items {
-			out = append(out, referenced(it)...)
-		}
-	}
-	return out
-}
-
 func TestIngest(t *testing.T) {
 	for _, engine := range testdb.Engines {
 		t.Run(engine.Name, func(t *testing.T) {
@@ -208,7 +191,7 @@ func TestIngest(t *testing.T) {
 				if i < 3 {
 					ctUIDs = append(ctUIDs, string(uid))
 				} else {
-					refs := referenced(got)
+					refs := got.StringsDeep(dicom.TagReferencedSOPInstanceUID)
 					if len(refs) == 0 {
 						t.Fatal("the SEG references nothing")
 					}
@@ -349,5 +332,54 @@ func TestKeepOriginals(t *testing.T) {
 	cases, _ := e.store.(workflow.Store).Cases(t.Context(), radmark.CaseFilter{ProjectID: e.project})
 	if len(cases) != 1 || cases[0].StudyUID != res[0].Instance.StudyUID {
 		t.Errorf("cases %v, want only the de-identified study %s", cases, res[0].Instance.StudyUID)
+	}
+}
+
+// TestLinkageOnlyWithInstance: the sealed linkage commits with the
+// de-identified instance, so an instance the archive refuses leaves no
+// linkage behind. Here the archive holds other bytes under the UID the
+// copy gets, so the copy is a conflict.
+func TestLinkageOnlyWithInstance(t *testing.T) {
+	for _, engine := range testdb.Engines {
+		t.Run(engine.Name, func(t *testing.T) {
+			e := newEnv(t, engine)
+			e.putProfile()
+			ctx := t.Context()
+			origs := load(t, liverFiles(t)[:2]...)
+			sop := mustDeid(t, e).UID(origs[0].ds.String(dicom.TagSOPInstanceUID))
+
+			f, err := dicom.ParseBytes(origs[1].b, dicom.ParseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Dataset.SetStringVR(dicom.TagSOPInstanceUID, dicom.UI, sop)
+			squatter, err := deid.Encode(f, f.Dataset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := e.arch.Ingest(ctx, []archive.Source{{Name: "squatter", Data: bytes.NewReader(squatter), Size: int64(len(squatter))}}, archive.IngestOptions{})
+			if err != nil || stored[0].Err != nil {
+				t.Fatal(err, stored[0].Err)
+			}
+
+			res, _, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs[:1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if radmark.ErrorCode(res[0].Err) != radmark.ECONFLICT || string(res[0].Instance.SOPInstanceUID) != sop {
+				t.Fatalf("result %+v (%v), want a conflict on %s", res[0].Instance, res[0].Err, sop)
+			}
+			if _, err := e.svc.Linkage(ctx, e.op, e.project, sop); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+				t.Errorf("linkage of a refused instance: %v, want none (ENOTFOUND)", err)
+			}
+			// The next instance, stored, has its linkage.
+			res, _, err = e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs[1:]))
+			if err != nil || res[0].Err != nil {
+				t.Fatal(err, res[0].Err)
+			}
+			if _, err := e.svc.Linkage(ctx, e.op, e.project, string(res[0].Instance.SOPInstanceUID)); err != nil {
+				t.Errorf("linkage of a stored instance: %v", err)
+			}
+		})
 	}
 }

@@ -97,7 +97,7 @@ func TestDeidIntoProjects(t *testing.T) {
 					ctUIDs = append(ctUIDs, sop)
 					continue
 				}
-				refs := referencedUIDs(got)
+				refs := got.StringsDeep(dicom.TagReferencedSOPInstanceUID)
 				if len(refs) == 0 {
 					t.Fatal("the stored SEG references nothing")
 				}
@@ -251,21 +251,4 @@ func getJSON(t *testing.T, url string, v any) {
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-}
-
-var tagRefSOPInstance = dicom.NewTag(0x0008, 0x1155)
-
-// referencedUIDs collects every Referenced SOP Instance UID in ds.
-func referencedUIDs(ds *dicom.Dataset) []string {
-	var out []string
-	for i := range ds.Elements {
-		e := &ds.Elements[i]
-		if e.Tag == tagRefSOPInstance {
-			out = append(out, ds.String(e.Tag))
-		}
-		for _, it := range e.Items {
-			out = append(out, referencedUIDs(it)...)
-		}
-	}
-	return out
 }
