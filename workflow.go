@@ -79,7 +79,7 @@ type Case struct {
 	Outcome       string `json:"outcome,omitempty"` // "agreed", "single", "picked", "merged", "edited"
 	// Disagreement says why the reads went to arbitration.
 	Disagreement string    `json:"disagreement,omitempty"`
-	Source       string    `json:"source"` // "uid", "query" or "upload"
+	Source       string    `json:"source"` // how it was added: "uid" or "query" (by hand); "upload", "stow", "dimse" or "quarantine" (de-identified on the way in, see package intake)
 	AddedBy      string    `json:"addedBy"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`

@@ -408,20 +408,9 @@ func (s *Server) uploadCases(w http.ResponseWriter, r *http.Request) error {
 		return radmark.Errorf(radmark.EINVALID, "by must be study or series, not %q", r.URL.Query().Get("by"))
 	}
 	project := radmark.ID(r.PathValue("project"))
-	if _, err := s.Annotations.Project(r.Context(), project); err != nil {
-		return err
-	}
-	in, err := s.projectIntake(r.Context(), project)
+	in, boundary, maxBody, err := s.projectUpload(r, project)
 	if err != nil {
 		return err
-	}
-	boundary, err := stowBoundary(r.Header.Get("Content-Type"))
-	if err != nil {
-		return err
-	}
-	maxBody := s.maxBody()
-	if r.ContentLength > maxBody {
-		return radmark.Errorf(radmark.ETOOLARGE, "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, maxBody)
 	}
 	resp := &uploadCasesResponse{Failed: []string{}, AddResult: workflow.AddResult{Added: []*radmark.Case{}, Skipped: []workflow.CaseRef{}}}
 	req := intake.Request{Project: project, Op: wfOp(r), Door: "upload", BySeries: bySeries}

@@ -402,12 +402,20 @@ func (s *Server) stow(w http.ResponseWriter, r *http.Request) {
 		ok = append(ok, fmt.Sprintf(`{%s"00081150":%s,"00081155":%s,"00081190":{"vr":"UR","Value":[%s]}}`,
 			note, uidElement(res.SOPClassUID), uidElement(res.SOPInstanceUID), jsonString(urls.Instance(res.StudyUID, res.SeriesUID, res.SOPInstanceUID))))
 	}
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	head := ""
 	if study != "" {
-		fmt.Fprintf(&buf, `"00081190":{"vr":"UR","Value":[%s]},`, jsonString(urls.Study(study)))
+		head = fmt.Sprintf(`"00081190":{"vr":"UR","Value":[%s]},`, jsonString(urls.Study(study)))
 	}
-	fmt.Fprintf(&buf, `"00081198":{"vr":"SQ"%s},"00081199":{"vr":"SQ"%s}}`, seqValue(failed), seqValue(ok))
+	writeStowResponse(w, head, failed, ok)
+}
+
+// writeStowResponse writes a STOW-RS answer: head (attributes before the
+// sequences, each followed by a comma), then FailedSOPSequence and
+// ReferencedSOPSequence. 200 when nothing failed, 202 when some did, 409
+// when nothing was stored.
+func writeStowResponse(w http.ResponseWriter, head string, failed, ok []string) {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, `{%s"00081198":{"vr":"SQ"%s},"00081199":{"vr":"SQ"%s}}`, head, seqValue(failed), seqValue(ok))
 	status := http.StatusOK
 	switch {
 	case len(ok) == 0:

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +27,29 @@ func (s *Server) projectIntake(ctx context.Context, project radmark.ID) (*intake
 	return s.intake, nil
 }
 
+// projectUpload checks, before a byte of the body is read, that a
+// multipart upload into a project can be taken: the project exists, has a
+// usable de-identification profile, and the body is multipart/related
+// within the size limit. It returns the body's boundary and that limit.
+func (s *Server) projectUpload(r *http.Request, project radmark.ID) (in *intake.Service, boundary string, maxBody int64, err error) {
+	if s.Annotations != nil {
+		if _, err := s.Annotations.Project(r.Context(), project); err != nil {
+			return nil, "", 0, err
+		}
+	}
+	if in, err = s.projectIntake(r.Context(), project); err != nil {
+		return nil, "", 0, err
+	}
+	if boundary, err = stowBoundary(r.Header.Get("Content-Type")); err != nil {
+		return nil, "", 0, err
+	}
+	maxBody = s.maxBody()
+	if r.ContentLength > maxBody {
+		return nil, "", 0, radmark.Errorf(radmark.ETOOLARGE, "request body of %d bytes exceeds the limit of %d bytes; send fewer instances per request", r.ContentLength, maxBody)
+	}
+	return in, boundary, maxBody, nil
+}
+
 // projectStow answers STOW-RS to a project (POST
 // /dicomweb/projects/{project}/studies): every instance is de-identified
 // with the project's profile and only the copy is stored, under its new
@@ -48,22 +70,9 @@ func (s *Server) stowToProject(w http.ResponseWriter, r *http.Request) error {
 	if !acceptsJSON(parseAccept(r.Header.Get("Accept"))) {
 		return errNotAcceptable{"STOW-RS answers with application/dicom+json"}
 	}
-	if s.Annotations != nil {
-		if _, err := s.Annotations.Project(r.Context(), project); err != nil {
-			return err
-		}
-	}
-	in, err := s.projectIntake(r.Context(), project)
+	in, boundary, maxBody, err := s.projectUpload(r, project)
 	if err != nil {
 		return err
-	}
-	boundary, err := stowBoundary(r.Header.Get("Content-Type"))
-	if err != nil {
-		return err
-	}
-	maxBody := s.maxBody()
-	if r.ContentLength > maxBody {
-		return radmark.Errorf(radmark.ETOOLARGE, "request body of %d bytes exceeds the limit of %d bytes; send fewer instances per request", r.ContentLength, maxBody)
 	}
 	if s.Audit != nil {
 		ev := &radmark.AuditEvent{ID: annotation.NewID(), Time: time.Now(), Actor: ActorFrom(r.Context()).Name(), Action: "dicomweb.store",
@@ -127,16 +136,5 @@ func writeProjectStow(w http.ResponseWriter, r *http.Request, results []intake.R
 				uidElement(in.SOPClassUID), uidElement(in.SOPInstanceUID), jsonString(urls.Instance(in.StudyUID, in.SeriesUID, in.SOPInstanceUID))))
 		}
 	}
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, `{"00081198":{"vr":"SQ"%s},"00081199":{"vr":"SQ"%s}}`, seqValue(failed), seqValue(ok))
-	status := http.StatusOK
-	switch {
-	case len(ok) == 0:
-		status = http.StatusConflict
-	case len(failed) > 0:
-		status = http.StatusAccepted
-	}
-	w.Header().Set("Content-Type", "application/dicom+json")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	writeStowResponse(w, "", failed, ok)
 }

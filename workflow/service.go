@@ -199,7 +199,7 @@ type CaseRef struct {
 type AddRequest struct {
 	Studies  []CaseRef
 	Query    *radmark.Query
-	Source   string // "uid", "query" or "upload" (default: uid, or query with Query)
+	Source   string // "uid", "query", or intake's door: "upload", "stow", "dimse", "quarantine" (default: uid, or query with Query)
 	Priority *int
 	Due      *time.Time
 }
