@@ -105,7 +105,7 @@ func (b *bench) pair(ctx context.Context, label string) ([2]*server, func(), err
 	if servers[radmarkIdx], err = startRadmark(ctx, b.radmarkBin, rdir, b.prof != nil); err != nil {
 		return servers, stop, err
 	}
-	if servers[orthancIdx], err = startOrthanc(ctx, b.opts.orthanc, b.opts.orthancPlugin, b.shim, odir); err != nil {
+	if servers[orthancIdx], err = startOrthanc(ctx, b.opts.orthanc, b.opts.orthancPlugin, b.shim, odir, false); err != nil {
 		return servers, stop, err
 	}
 	if b.env != nil && b.env.dicomwebVersion == "" {

@@ -139,6 +139,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	testenv.LookPath(t, "cc")
+	testenv.LookPath(t, "storescu")
 	o.radmark = filepath.Join(t.TempDir(), "radmark")
 	build := exec.Command("go", "build", "-o", o.radmark, "./cmd/radmark")
 	build.Dir = o.radmarkSrc
@@ -164,14 +165,15 @@ func TestSmoke(t *testing.T) {
 	t.Logf("progress:\n%s\nreport:\n%s", stderr.String(), md)
 	for _, want := range []string{
 		"### Targets", "### Environment", "### 1. STOW-RS ingest", "`radmark ingest --data`",
-		"### 2. QIDO-RS", "### 3. WADO-RS frame latency", "### 4. WADO-RS series retrieval",
+		"### 2. QIDO-RS", "### 3. WADO-RS frame latency", "### 4. WADO-RS series retrieval", "### 5. DIMSE C-STORE",
 		"Orthanc 1.", "DICOMweb plugin 1.",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	if !strings.Contains(string(md), "| STOW-RS ingest rate ≥") || !strings.Contains(string(md), "| WADO-RS frame latency ≤") {
+	if !strings.Contains(string(md), "| STOW-RS ingest rate ≥") || !strings.Contains(string(md), "| WADO-RS frame latency ≤") ||
+		!strings.Contains(string(md), "| DIMSE C-STORE rate") {
 		t.Error("report lacks the PASS/FAIL lines of the targets")
 	}
 	if strings.Contains(string(md), "unexpected number of studies") {

@@ -16,7 +16,10 @@
 //  3. WADO-RS frame latency, sequential and concurrent, for the Accept header
 //     Cornerstone sends and for the uncompressed default;
 //  4. WADO-RS retrieval of the whole series (MB/s) and series metadata
-//     latency.
+//     latency;
+//  5. DIMSE C-STORE of the same CT with dcmtk's storescu (files/s), into a
+//     radmark project AE title that de-identifies what it receives, and
+//     into Orthanc's DICOM port.
 //
 // Why ratios, and why alternation: the machines this runs on are shared and
 // noisy, so absolute numbers move from run to run; a ratio of two servers
@@ -73,7 +76,7 @@ type options struct {
 }
 
 // phases are the measurements, in the order they run.
-var phases = []string{"ingest", "frames", "series", "qido"}
+var phases = []string{"ingest", "frames", "series", "qido", "cstore"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -143,6 +146,11 @@ func runWith(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	if o.runs("qido") {
 		if err := b.qidoPhase(ctx, rep); err != nil {
+			return err
+		}
+	}
+	if o.runs("cstore") {
+		if err := b.cstorePhase(ctx, rep); err != nil {
 			return err
 		}
 	}

@@ -49,6 +49,10 @@ type plan struct {
 	seriesReps int
 	metaWarm   int
 	metaReps   int
+
+	// cstoreReps is how many times the ingest CT is sent over DIMSE to
+	// each server (after one warm-up), one association each.
+	cstoreReps int
 }
 
 func fullPlan() plan {
@@ -74,6 +78,7 @@ func fullPlan() plan {
 		seriesReps:         5,
 		metaWarm:           3,
 		metaReps:           30,
+		cstoreReps:         5,
 	}
 }
 
@@ -94,6 +99,7 @@ func quickPlan() plan {
 	p.seriesReps = 2
 	p.metaWarm = 1
 	p.metaReps = 8
+	p.cstoreReps = 2
 	return p
 }
 
@@ -119,6 +125,7 @@ func smokePlan() plan {
 		seriesReps:         1,
 		metaWarm:           1,
 		metaReps:           2,
+		cstoreReps:         1,
 	}
 }
 

@@ -26,6 +26,7 @@ type report struct {
 	qido   []qidoRow
 	frames []frameRow
 	series *seriesResult
+	cstore *cstoreResult
 	notes  []string
 	// frameDesc describes the CT's frames, e.g. "512×512, 16-bit, 512 KiB".
 	frameDesc string
@@ -35,6 +36,7 @@ type report struct {
 const (
 	ingestTarget = 2.0 // radmark's STOW-RS rate at least 2× Orthanc's
 	frameTarget  = 1.0 // frame latency at or below Orthanc's
+	cstoreTarget = 2.0 // radmark's C-STORE rate, de-identifying, at least 2× Orthanc's
 )
 
 // thousands formats n with thousands separators: 100,000.
@@ -95,6 +97,7 @@ func (r *report) markdown() string {
 	r.qidoTables(p)
 	r.frameTables(p)
 	r.seriesTable(p)
+	r.cstoreTable(p)
 	if len(r.notes) > 0 {
 		p("### Notes of this run")
 		p("")
@@ -130,6 +133,10 @@ func (r *report) targets(p func(string, ...any)) {
 			ok = ok && float64(s) >= frameTarget
 		}
 		p("| WADO-RS frame latency ≤ Orthanc's (median; both Accept headers, sequential and concurrent) | %s | %s |", speedupRange(v), passFail(ok))
+	}
+	if c := r.cstore; c != nil {
+		s := rateSpeedup(c.filesPerSec(radmarkIdx), c.filesPerSec(orthancIdx))
+		p("| DIMSE C-STORE rate, de-identifying into a project, ≥ %.0f× Orthanc's | %s | %s |", cstoreTarget, s, passFail(float64(s) >= cstoreTarget))
 	}
 	p("")
 }
@@ -275,6 +282,27 @@ func (r *report) seriesTable(p func(string, ...any)) {
 	p("")
 	p("Series: median of %d retrievals per server after one warm-up retrieval each, which is parsed and verified: every part is one of the files sent, byte for byte. The timed retrievals read the body raw to the last byte (checking its size and closing boundary) because parsing the multipart here would make this process, on the same CPUs, the limit; MB/s counts the DICOM bytes (responses with framing: radmark %.1f MB, Orthanc %.1f MB). Metadata: %d requests per server after %d warm-up, each answer checked to hold %d instances.",
 		r.plan.seriesReps, float64(s.responseBytes[radmarkIdx])/mb, float64(s.responseBytes[orthancIdx])/mb, r.plan.metaReps, r.plan.metaWarm, s.instances)
+	p("")
+}
+
+func (r *report) cstoreTable(p func(string, ...any)) {
+	c := r.cstore
+	if c == nil {
+		return
+	}
+	p("### 5. DIMSE C-STORE: %d-slice CT (%s), %.1f MB, with `storescu`", c.files, r.plan.ingestCT, float64(c.bytes)/mb)
+	p("")
+	p("| | radmark (project AE, de-identifying) | Orthanc (DICOM port) | speed-up |")
+	p("|---|---:|---:|---:|")
+	rf, of := c.filesPerSec(radmarkIdx), c.filesPerSec(orthancIdx)
+	p("| files/s | %.1f | %.1f | %s |", rf, of, rateSpeedup(rf, of))
+	p("| MB/s | %.1f | %.1f | %s |", c.mbPerSec(radmarkIdx), c.mbPerSec(orthancIdx), rateSpeedup(c.mbPerSec(radmarkIdx), c.mbPerSec(orthancIdx)))
+	p("| seconds per association (%d files) | %.2f s | %.2f s | %s |", c.files, medianFloat(c.seconds[radmarkIdx]), medianFloat(c.seconds[orthancIdx]), rateSpeedup(rf, of))
+	rc, oc := c.cpuPerFile(radmarkIdx), c.cpuPerFile(orthancIdx)
+	p("| server CPU per file | %s | %s | %s |", ms(rc), ms(oc), latencySpeedup(rc, oc))
+	p("")
+	p("Median of %d repetitions after one warm-up; each repetition writes a new copy of the CT (new UIDs) to files before the clock starts, then runs `TCP_NODELAY=1 storescu -aet BENCHSCU -aec AE 127.0.0.1 PORT` with all %d files, one association, against each server in turn; the time is the whole command. %s. radmark receives on a project AE title (`--dicom-projects`) whose project has the de-identification profile `%s` (PS3.15 Annex E basic profile, no option) and a linkage key: each instance is de-identified, checked by the PHI scanner, its sealed linkage kept, and only the copy stored. After each repetition Orthanc must hold the series and radmark the expected number of instances, none in the original study.",
+		r.plan.cstoreReps, c.files, c.storescu, c.profile)
 	p("")
 }
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -31,6 +30,10 @@ type server struct {
 	// pprofSocket is where a profiling copy of radmark takes profile
 	// commands (-profile only).
 	pprofSocket string
+	// dicomPort is the DIMSE port on 127.0.0.1 (the cstore phase only;
+	// 0: none) and dicomAE the AE title a C-STORE there is called.
+	dicomPort int
+	dicomAE   string
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has exited
@@ -69,8 +72,10 @@ func cleanEnv() []string {
 var listeningLine = regexp.MustCompile(`listening on (http://\S+)`)
 
 // startRadmark runs `radmark serve` on a free loopback port with a fresh
-// data directory and the embedded default storage.
-func startRadmark(ctx context.Context, binary, dir string, profiling bool) (*server, error) {
+// data directory and the embedded default storage; extra are further
+// flags of `radmark serve`. Started again on the same directory, it
+// serves the same data with the same token.
+func startRadmark(ctx context.Context, binary, dir string, profiling bool, extra ...string) (*server, error) {
 	s := &server{name: "radmark", dir: dir, logPath: filepath.Join(dir, "radmark.log"), client: newClient()}
 	logf, err := os.Create(s.logPath)
 	if err != nil {
@@ -79,7 +84,7 @@ func startRadmark(ctx context.Context, binary, dir string, profiling bool) (*ser
 	s.logf = logf
 	// Every request to radmark needs an identity: a site admin's API
 	// token, made offline before the server starts, signs them all.
-	token, err := radmarkToken(ctx, binary, filepath.Join(dir, "data"))
+	token, err := radmarkToken(ctx, binary, dir)
 	if err != nil {
 		logf.Close()
 		return nil, err
@@ -87,10 +92,12 @@ func startRadmark(ctx context.Context, binary, dir string, profiling bool) (*ser
 	s.client.Transport = bearer{base: s.client.Transport, token: token}
 	// --log-level warn: Orthanc's default log also shows warnings only, so
 	// neither server formats a line per request.
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-level", "warn"}, extra...)...)
 	cmd.Env = cleanEnv()
 	if profiling {
 		s.pprofSocket = filepath.Join(dir, "pprof.sock")
+		// A previous run on this directory leaves its socket file behind.
+		_ = os.Remove(s.pprofSocket)
 		cmd.Env = append(cmd.Env, pprofSocketEnv+"="+s.pprofSocket)
 	}
 	cmd.Stderr = logf
@@ -135,9 +142,14 @@ func startRadmark(ctx context.Context, binary, dir string, profiling bool) (*ser
 	return s, nil
 }
 
-// radmarkToken makes a site admin in the data directory and returns an API
-// token of theirs.
-func radmarkToken(ctx context.Context, binary, data string) (string, error) {
+// radmarkToken makes a site admin in the data directory (dir/data) and
+// returns an API token of theirs, kept in dir/token for a restart.
+func radmarkToken(ctx context.Context, binary, dir string) (string, error) {
+	tokenFile := filepath.Join(dir, "token")
+	if b, err := os.ReadFile(tokenFile); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	data := filepath.Join(dir, "data")
 	for _, args := range [][]string{{"user", "add", "bench", "--role", "admin", "--data", data}, {"token", "create", "bench", "--data", data}} {
 		cmd := exec.CommandContext(ctx, binary, args...)
 		cmd.Env = cleanEnv()
@@ -148,7 +160,8 @@ func radmarkToken(ctx context.Context, binary, data string) (string, error) {
 		}
 		if args[0] == "token" {
 			token, _, _ := strings.Cut(out.String(), "\n")
-			return strings.TrimSpace(token), nil
+			token = strings.TrimSpace(token)
+			return token, os.WriteFile(tokenFile, []byte(token), 0o600)
 		}
 	}
 	return "", nil
@@ -166,15 +179,19 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
+// orthancAE is the AE title of Orthanc's DICOM port, when it is on.
+const orthancAE = "ORTHANC"
+
 // orthancConfig is everything we set; the rest are Orthanc's defaults.
-func orthancConfig(name, dir string, port int, plugin string) map[string]any {
-	return map[string]any{
+// dicomPort 0 leaves the DICOM port off.
+func orthancConfig(name, dir string, port, dicomPort int, plugin string) map[string]any {
+	cfg := map[string]any{
 		"Name":             name,
 		"StorageDirectory": filepath.Join(dir, "storage"),
 		"IndexDirectory":   filepath.Join(dir, "index"),
 		"HttpPort":         port,
-		// Not needed: everything goes through DICOMweb, and a DICOM port
-		// would be one more listener.
+		// Off unless a phase sends over DIMSE: everything else goes
+		// through DICOMweb, and a DICOM port would be one more listener.
 		"DicomServerEnabled":    false,
 		"RemoteAccessAllowed":   false,
 		"AuthenticationEnabled": false,
@@ -184,6 +201,14 @@ func orthancConfig(name, dir string, port int, plugin string) map[string]any {
 			"Root":   "/dicom-web/",
 		},
 	}
+	if dicomPort > 0 {
+		// Otherwise Orthanc's defaults: any calling AE may store
+		// (DicomAlwaysAllowStore), the called AE title is not checked.
+		cfg["DicomServerEnabled"] = true
+		cfg["DicomPort"] = dicomPort
+		cfg["DicomAet"] = orthancAE
+	}
+	return cfg
 }
 
 // startOrthanc runs Orthanc with a fresh storage directory and SQLite
@@ -191,8 +216,9 @@ func orthancConfig(name, dir string, port int, plugin string) map[string]any {
 // Orthanc 1.10 has no bind-address option (it listens on every
 // interface), so a tiny LD_PRELOAD library (loopbackShim) turns its
 // wildcard bind into a loopback bind; startOrthanc then checks in
-// /proc/net that nothing listens beyond 127.0.0.1.
-func startOrthanc(ctx context.Context, binary, plugin, shim, dir string) (*server, error) {
+// /proc/net that nothing listens beyond 127.0.0.1. With dicom set its
+// DICOM port is on too, at a free port.
+func startOrthanc(ctx context.Context, binary, plugin, shim, dir string, dicom bool) (*server, error) {
 	if _, err := os.Stat(plugin); err != nil {
 		return nil, fmt.Errorf("the Orthanc DICOMweb plugin: %w", err)
 	}
@@ -200,7 +226,7 @@ func startOrthanc(ctx context.Context, binary, plugin, shim, dir string) (*serve
 	// A free port found by listening and closing can be taken by someone
 	// else before Orthanc binds it; try again with another.
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := tryStartOrthanc(ctx, binary, plugin, shim, dir, attempt)
+		s, err := tryStartOrthanc(ctx, binary, plugin, shim, dir, attempt, dicom)
 		if err == nil {
 			return s, nil
 		}
@@ -212,16 +238,23 @@ func startOrthanc(ctx context.Context, binary, plugin, shim, dir string) (*serve
 	return nil, lastErr
 }
 
-func tryStartOrthanc(ctx context.Context, binary, plugin, shim, dir string, attempt int) (*server, error) {
+func tryStartOrthanc(ctx context.Context, binary, plugin, shim, dir string, attempt int, dicom bool) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
+	}
+	dicomPort := 0
+	if dicom {
+		if dicomPort, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	name := fmt.Sprintf("radmark-bench-%d-%d", os.Getpid(), port)
 	s := &server{name: "Orthanc", dir: dir, logPath: filepath.Join(dir, fmt.Sprintf("orthanc-%d.log", attempt)), client: newClient()}
 	s.root = fmt.Sprintf("http://127.0.0.1:%d", port)
 	s.dicomweb = s.root + "/dicom-web"
-	cfg, err := json.MarshalIndent(orthancConfig(name, dir, port, plugin), "", "  ")
+	s.dicomPort, s.dicomAE = dicomPort, orthancAE
+	cfg, err := json.MarshalIndent(orthancConfig(name, dir, port, dicomPort, plugin), "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +269,14 @@ func tryStartOrthanc(ctx context.Context, binary, plugin, shim, dir string, atte
 	s.logf = logf
 	cmd := exec.Command(binary, cfgPath)
 	cmd.Env = append(cleanEnv(), "LD_PRELOAD="+shim)
+	if dicom {
+		// Orthanc's DICOM networking is dcmtk's, which leaves Nagle's
+		// algorithm on when TCP_NODELAY=0 (or, in some builds, unset):
+		// its small C-STORE responses then wait for the peer's delayed
+		// ACK. The sender runs with TCP_NODELAY=1; so does Orthanc, so
+		// that neither side measures that wait.
+		cmd.Env = append(cmd.Env, "TCP_NODELAY=1")
+	}
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Dir = dir
@@ -256,6 +297,12 @@ func tryStartOrthanc(ctx context.Context, binary, plugin, shim, dir string, atte
 	if err := loopbackOnly(s.cmd.Process.Pid, port); err != nil {
 		s.stop()
 		return nil, err
+	}
+	if dicom {
+		if err := loopbackOnly(s.cmd.Process.Pid, dicomPort); err != nil {
+			s.stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -478,7 +525,7 @@ func loopbackOnly(pid, port int) error {
 		}
 	}
 	if !found {
-		return errors.New("the Orthanc HTTP listener is not in /proc/net/tcp")
+		return fmt.Errorf("no Orthanc listener on port %d in /proc/net/tcp", port)
 	}
 	return nil
 }
