@@ -4,9 +4,9 @@
 // two key slices gets the voxels where the linear blend of the two maps is
 // inside. Cornerstone 5.14's own labelmap interpolation lives in the
 // separate @cornerstonejs/labelmap-interpolation package, which runs ITK's
-// morphological contour interpolation as itk-wasm pipelines fetched at run
-// time; it is not part of the pinned packages and this app loads nothing
-// from outside its own server. Its contour interpolation
+// morphological contour interpolation through @itk-wasm, whose WebAssembly
+// pipelines load at run time (from a CDN by default); it is not among the
+// pinned packages, and this app loads nothing from outside its own server. Its contour interpolation
 // (InterpolationManager) works on contour annotations, not on a labelmap.
 // So this is done here, in a web worker (interpolate.worker.ts).
 
