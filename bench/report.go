@@ -153,7 +153,7 @@ func (r *report) environmentTable(p func(string, ...any)) {
 	p("| load average (1, 5, 15 min) | %s at start, %s at end |", e.loadStart, e.loadEnd)
 	p("| OS | %s |", e.kernel)
 	p("| radmark | `%s`, binary %s, tree %s; embedded default storage (SQLite + folder), `--log-level warn` |", e.radmarkVersion, e.radmarkBinary, e.treeCommit)
-	p("| Orthanc | %s, DICOMweb plugin %s; default configuration except: fresh storage and index directories, DICOM port off, HTTP bound to 127.0.0.1 only |", e.orthancVersion, e.dicomwebVersion)
+	p("| Orthanc | %s, DICOMweb plugin %s; default configuration except: fresh storage and index directories, DICOM port off (on, with `TCP_NODELAY=1`, in the C-STORE phase), HTTP and DICOM bound to 127.0.0.1 only |", e.orthancVersion, e.dicomwebVersion)
 	p("| client | this program (Go %s), HTTP/1.1 keep-alive, no `Accept-Encoding` |", e.goVersion)
 	p("| storage | both servers' data under %s (%s) |", e.tempDir, e.tempFS)
 	p("")
