@@ -10,6 +10,9 @@ import { type SeriesLayout, layoutSeries } from '../dicomweb/series.ts';
 import { urlFor } from '../state/store.ts';
 import { useLoad } from '../state/useLoad.ts';
 import { useAppState, useServices } from '../state/useStore.ts';
+import { PinnedComments } from '../workflow/PinnedComments.tsx';
+import { addCommentPinTool } from '../workflow/CommentPinTool.ts';
+import { PIN_SHORTCUTS } from '../workflow/pins.ts';
 import { SeriesThumbs } from '../worklist/Worklist.tsx';
 import { type ViewportKind, ViewerController, initCornerstone, registerMetadata } from './cornerstone.ts';
 import { GeometryBanner } from './GeometryBanner.tsx';
@@ -58,7 +61,10 @@ export function Viewer({ studyUID, seriesUID, user }: { studyUID: string; series
     controller.activate((m) => notify('error', m));
     // oxlint-disable-next-line react/immutability -- the Cornerstone controller is an outside object, not React state
     controller.onToolGroups = (groups) => {
-      for (const { group, mpr } of groups) addAnnotationTools(group, mpr);
+      for (const { group, mpr } of groups) {
+        addAnnotationTools(group, mpr);
+        addCommentPinTool(group);
+      }
     };
     (window as unknown as { radmark: Record<string, unknown> }).radmark.viewer = controller;
     return () => controller.destroy();
@@ -254,7 +260,8 @@ export function Viewer({ studyUID, seriesUID, user }: { studyUID: string; series
         />
       )}
       </div>
-      {viewerState.help && <HelpOverlay shortcuts={SHORTCUTS} onClose={() => store.dispatch({ type: 'toggleHelp' })} onBindingsChanged={() => setBindingsVersion((v) => v + 1)} />}
+      <PinnedComments viewer={controller} annot={annot} />
+      {viewerState.help && <HelpOverlay shortcuts={[...SHORTCUTS, ...PIN_SHORTCUTS]} onClose={() => store.dispatch({ type: 'toggleHelp' })} onBindingsChanged={() => setBindingsVersion((v) => v + 1)} />}
     </div>
   );
 }

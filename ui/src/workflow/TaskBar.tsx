@@ -3,13 +3,14 @@
 // saved first) and resolves review comments; the reviewer comments,
 // accepts or requests changes with a reason; the arbiter looks at each
 // read and picks, merges, or takes their own edited version.
-import { useState } from 'react';
-import type { Comment, SessionInfo } from '../api/client.ts';
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import type { Comment, CommentRequest, SessionInfo, Task } from '../api/client.ts';
 import { openSessions } from '../annotate/session.ts';
 import { type WorkPage, urlFor } from '../state/store.ts';
 import { useLoad } from '../state/useLoad.ts';
 import { useServices } from '../state/useStore.ts';
 import { StateBadge, attempt, duration, rolesIn, useReload, useWorkflow, when } from './common.tsx';
+import { PIN_KEYS, type PinTarget, describePin, pinBoard } from './pins.ts';
 
 /** Saves every open annotation session of the study that has unsaved changes; throws when one cannot be saved. */
 async function saveOpenWork(studyUID: string): Promise<void> {
@@ -33,18 +34,27 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
   const me = session?.user.name ?? '';
+  const pins = useSyncExternalStore(
+    (l) => pinBoard.subscribe(l),
+    () => pinBoard.get(),
+  );
+  const listRef = useRef<HTMLUListElement>(null);
+  useEffect(() => () => pinBoard.reset(), []);
   const detail = useLoad(`${taskId}/${reload}`, async (signal) => {
     const d = await wf.task(taskId, signal);
     const task = d.task!;
     const [cs, comments] = await Promise.all([wf.caseDetail(task.caseId, signal), wf.comments(task.caseId, signal)]);
-    return { task, allowed: d.allowed ?? [], reads: (cs.tasks ?? []).filter((t) => t.kind === 'read'), kase: cs.case, comments };
+    const visible = comments.filter((c) => !c.taskId || c.taskId === task.id || task.kind === 'arbitration');
+    return { task, allowed: d.allowed ?? [], reads: (cs.tasks ?? []).filter((t) => t.kind === 'read'), kase: cs.case, visible };
   });
+  const loaded = detail.state === 'done' ? detail.value : undefined;
+  usePublishComments(loaded?.visible, !!loaded && isReviewing(loaded.task, session, me), pins.selected, listRef);
   if (detail.state === 'loading') return <div className="taskbar muted">Loading the task…</div>;
   if (detail.state === 'error') return <div className="taskbar notice notice-error">The task cannot be shown: {detail.message}</div>;
-  const { task, allowed, reads, kase, comments } = detail.value;
+  const { task, allowed, reads, kase, visible } = detail.value;
   const roles = rolesIn(session, task.projectId);
   const mine = task.assignee === me;
-  const reviewing = task.kind === 'read' && !mine && (roles.has('reviewer') || roles.has('manager'));
+  const reviewing = isReviewing(task, session, me);
 
   const back = (page: WorkPage, note: string) => {
     store.dispatch({ type: 'notify', level: 'info', text: note });
@@ -64,8 +74,9 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
     }).then((ok) => ok && back('tasks', 'Submitted for review.'));
   const resume = () => void act('The task could not be resumed', () => wf.transition(task, 'start')).then((ok) => ok && window.location.reload());
   const addComment = (then?: () => Promise<unknown>) => async () => {
-    if (text.trim()) await wf.addComment(task.caseId, { body: text.trim(), taskId: task.id });
+    if (text.trim()) await wf.addComment(task.caseId, { body: text.trim(), taskId: task.id, ...pinnedTo(pins.target) });
     setText('');
+    pinBoard.update({ target: undefined, placing: false });
     if (then) await then();
   };
   const requestChanges = () => {
@@ -84,8 +95,8 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
     }).then((ok) => ok && back('arbitration', 'Arbitration resolved; the case is done.'));
   const show = (who?: string) => navigate(urlFor({ page: 'viewer', studyUID: task.studyUID, seriesUID: task.seriesUID, taskId: task.id, ...(who && who !== me ? { reader: who } : {}) }, store.getState().query, task.projectId));
 
-  const visible = comments.filter((c) => !c.taskId || c.taskId === task.id || task.kind === 'arbitration');
   const showing = reader ?? me;
+  const target = pins.target;
   return (
     <div className="taskbar" data-testid="taskbar" data-task={task.id} data-state={task.state}>
       <div className="row">
@@ -136,13 +147,13 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
               </button>
             </span>
           ))}
-          <button type="button" className={showing === me ? 'active' : ''} onClick={() => show()}>
+          <button type="button" className={showing === me ? 'active' : ''} data-testid="show-mine" onClick={() => show()}>
             Show my version
           </button>
-          <button type="button" disabled={busy} onClick={() => decide('merged', { merge: reads.map((r) => r.id) })}>
+          <button type="button" disabled={busy} data-testid="merge-reads" onClick={() => decide('merged', { merge: reads.map((r) => r.id) })}>
             Merge all reads
           </button>
-          <button type="button" disabled={busy} onClick={() => decide('resolved', { edit: true })} title="Take your own edited annotations as the case's result">
+          <button type="button" disabled={busy} data-testid="use-mine" onClick={() => decide('resolved', { edit: true })} title="Take your own edited annotations as the case's result">
             Use my edited version
           </button>
           {kase?.disagreement && <span className="muted">Why: {kase.disagreement}</span>}
@@ -158,17 +169,58 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
           />
           {reviewing && (
             <button type="button" data-testid="comment-add" disabled={busy || !text.trim()} onClick={() => void act('Not commented', addComment())}>
-              Comment
+              {target ? 'Pin comment' : 'Comment'}
             </button>
           )}
         </div>
       )}
+      {reviewing && (
+        <div className="row pin-row" data-testid="pin-controls">
+          <span className="muted">Pin to:</span>
+          <button type="button" className={pins.placing ? 'active' : ''} data-testid="pin-point" title={`The next click in an image places the pin (${PIN_KEYS.pin})`} onClick={() => pinBoard.togglePlacing()}>
+            {pins.placing ? 'Click in an image…' : 'a point'}
+          </button>
+          <select
+            data-testid="pin-item"
+            value={target?.kind === 'item' ? target.item : ''}
+            onChange={(e) => pinBoard.update({ placing: false, target: e.target.value ? { kind: 'item', item: e.target.value } : undefined })}
+          >
+            <option value="">an item…</option>
+            {pins.items.map((it) => (
+              <option key={it.id} value={it.id}>
+                {it.kind.replace('_', ' ')} · {it.label}
+              </option>
+            ))}
+          </select>
+          {target && (
+            <span className="pin-target" data-testid="pin-target" data-kind={target.kind}>
+              {describePin(target.kind === 'point' ? { lps: target.lps } : { item: target.item }, pins.items)}
+              <button type="button" className="link" title="Do not pin" onClick={() => pinBoard.update({ target: undefined })}>
+                ✕
+              </button>
+            </span>
+          )}
+        </div>
+      )}
       {visible.length > 0 && (
-        <ul className="comments" data-testid="comments">
-          {visible.map((c) => (
-            <li key={c.id} className={c.resolved ? 'resolved' : ''} data-testid="comment" data-resolved={c.resolved ? '1' : '0'}>
+        <ul className="comments" data-testid="comments" ref={listRef}>
+          {visible.map((c, i) => (
+            <li
+              key={c.id}
+              className={`${c.resolved ? 'resolved' : ''}${pins.selected === c.id ? ' selected' : ''}`}
+              data-testid="comment"
+              data-comment={c.id}
+              data-resolved={c.resolved ? '1' : '0'}
+              data-pinned={c.lps ? 'point' : c.item ? 'item' : ''}
+            >
+              <span className="muted">{i + 1}</span>
               <strong>{c.author}</strong>
               <span className="body">{c.body}</span>
+              {(c.lps || c.item) && (
+                <button type="button" className="link" data-testid="comment-jump" title={`Show where it is pinned (${PIN_KEYS.next}: the next one)`} onClick={() => pinBoard.jumpTo(c.id)}>
+                  📍 {describePin(c, pins.items)}
+                </button>
+              )}
               <span className="muted">
                 {when(c.createdAt)}
                 {c.resolved ? ` · resolved by ${c.resolvedBy ?? '?'}` : ''}
@@ -184,4 +236,26 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
       )}
     </div>
   );
+}
+
+/** The fields of a new comment that pin it (pins.ts). */
+function pinnedTo(t: PinTarget | undefined): Pick<CommentRequest, 'lps' | 'image' | 'item'> {
+  if (!t) return {};
+  return t.kind === 'point' ? { lps: t.lps, ...(t.image ? { image: t.image } : {}) } : { item: t.item };
+}
+
+/** Publishes a task's comments to the pin board and scrolls a selected comment into view. */
+function usePublishComments(comments: Comment[] | undefined, canPin: boolean, selected: string | undefined, list: React.RefObject<HTMLUListElement | null>): void {
+  useEffect(() => {
+    pinBoard.update({ comments: comments ?? [], canPin, ...(canPin ? {} : { placing: false, target: undefined }) });
+  }, [comments, canPin]);
+  useEffect(() => {
+    if (selected) list.current?.querySelector(`[data-comment="${CSS.escape(selected)}"]`)?.scrollIntoView({ block: 'nearest' });
+  }, [selected, list]);
+}
+
+/** A reviewer (or manager) looking at someone else's read. */
+function isReviewing(task: Task, session: SessionInfo | undefined, me: string): boolean {
+  const roles = rolesIn(session, task.projectId);
+  return task.kind === 'read' && task.assignee !== me && (roles.has('reviewer') || roles.has('manager'));
 }
