@@ -218,7 +218,7 @@ export function TaskBar({ taskId, session, reader }: { taskId: string; session?:
               <span className="body">{c.body}</span>
               {(c.lps || c.item) && (
                 <button type="button" className="link" data-testid="comment-jump" title={`Show where it is pinned (${PIN_KEYS.next}: the next one)`} onClick={() => pinBoard.jumpTo(c.id)}>
-                  📍 {describePin(c, pins.items)}
+                  {describePin(c, pins.items)}
                 </button>
               )}
               <span className="muted">
