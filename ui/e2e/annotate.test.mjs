@@ -8,129 +8,21 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { browserUnavailable, launchBrowser, repoDir, servesApp, startAppProxy, startRadmark, uiDir, waitFor } from './harness.mjs';
+import { at, autosaved, drag, liveCount, moveTo, near, paintDiscs, saveNow, signIn, zoom, startAnnotationServer } from './annotate-helpers.mjs';
+import { browserUnavailable, launchBrowser, repoDir, uiDir, waitFor } from './harness.mjs';
 
 const skip = await browserUnavailable();
 const shotsDir = path.join(uiDir, 'test-results');
 const docsShots = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(repoDir, 'docs', 'screenshots') : undefined;
-import { DEMO_ACCOUNT as ACCOUNT } from './harness.mjs';
-
-async function signIn(p) {
-  await p.waitForSelector('[data-testid=signin]');
-  await p.fill('[data-testid=signin-name]', ACCOUNT.name);
-  await p.fill('[data-testid=signin-password]', 'wrong-password');
-  await p.click('[data-testid=signin-submit]');
-  await p.waitForSelector('[data-testid=signin-error]');
-  await p.fill('[data-testid=signin-password]', ACCOUNT.password);
-  await p.click('[data-testid=signin-submit]');
-  await p.waitForSelector('[data-testid=user]');
-}
-
-/** Page coordinates of an LPS point on a viewport. */
-async function at(p, viewportId, lps) {
-  const box = await p.locator(`[data-testid=viewport-${viewportId}] .vp-el`).boundingBox();
-  const [x, y] = await p.evaluate(([id, q]) => window.radmark.viewer.worldToCanvas(id, q), [viewportId, lps]);
-  return [box.x + x, box.y + y];
-}
-
-async function drag(p, from, to) {
-  await p.mouse.move(...from);
-  await p.mouse.down();
-  await p.mouse.move(...to, { steps: 10 });
-  await p.mouse.up();
-}
-
-/** How many voxels of the viewer's labelmap (not yet saved) have a value. */
-const liveCount = (p, value) =>
-  p.evaluate((v) => {
-    let n = 0;
-    for (const x of window.radmark.annotation.controller.labelmapBytes() ?? []) if (x === v) n++;
-    return n;
-  }, value);
-
-/** Moves a viewport's plane to an LPS point and waits for it to render there. */
-async function moveTo(p, viewportId, lps) {
-  await p.evaluate(([id, q]) => window.radmark.viewer.moveTo(id, q), [viewportId, lps]);
-  await p.waitForTimeout(200);
-}
-
-/** With the brush on, paints a disc at each LPS centre on a view (moved there), waiting for each; resolves to the voxels of the value. */
-async function paintDiscs(p, viewportId, centres, value) {
-  let painted = await liveCount(p, value);
-  for (const centre of centres) {
-    await moveTo(p, viewportId, centre);
-    const c = await at(p, viewportId, centre);
-    await drag(p, c, [c[0] + 1, c[1]]);
-    const before = painted;
-    painted = await waitFor(`the disc painted at ${centre} on the ${viewportId} view`, async () => {
-      const n = await liveCount(p, value);
-      return n > before && n;
-    }, 10_000);
-  }
-  return painted;
-}
-
-/** Sets the zoom of volume viewports (about their centre). */
-async function zoom(p, ids, factor) {
-  await p.evaluate(([vs, f]) => {
-    for (const id of vs) window.radmark.viewer.renderingEngine.getViewport(id).setZoom(f);
-    window.radmark.viewer.renderingEngine.render();
-  }, [ids, factor]);
-  await p.waitForTimeout(200);
-}
-
-/** Whether two lists of LPS points agree to 0.5 mm. */
-function near(a, b) {
-  return !!a && a.length === b.length && a.every((p, i) => p.every((c, j) => Math.abs(c - b[i][j]) <= 0.5));
-}
-
-/** Waits for the autosave of the edits made since the head was `before`; resolves to the new head revision. */
-async function autosaved(p, before) {
-  await waitFor('the autosave', async () => {
-    const el = p.locator('[data-testid=save-status]');
-    return (await el.getAttribute('data-dirty')) === '0' && (await el.getAttribute('data-state')) === 'saved' && (await el.getAttribute('data-head')) !== before;
-  }, 30_000);
-  return p.getAttribute('[data-testid=save-status]', 'data-head');
-}
-
-async function saveNow(p, message) {
-  await p.fill('[data-testid=save-message]', message);
-  await p.click('[data-testid=save]');
-  await waitFor('the save', async () => (await p.getAttribute('[data-testid=save-status]', 'data-state')) === 'saved' && (await p.getAttribute('[data-testid=save-status]', 'data-dirty')) === '0', 30_000);
-  return p.getAttribute('[data-testid=save-status]', 'data-head');
-}
 
 describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
-  let server, proxy, app, browser, page, project, auth;
+  let fx, app, browser, page, project, auth, api, open;
   const studies = {};
-  const cookies = { jar: '' };
-
-  /** An /api/v1 call from Node, signed in like the browser. */
-  async function api(pathAndQuery, init = {}) {
-    const res = await fetch(`${server.url}/api/v1${pathAndQuery}`, { ...init, headers: { ...init.headers, ...(cookies.jar ? { Cookie: cookies.jar } : {}) } });
-    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${pathAndQuery}: ${res.status} ${await res.text()}`);
-    return res;
-  }
 
   before(async () => {
-    server = await startRadmark();
-    if (await servesApp(server.url)) app = server.url;
-    else {
-      proxy = await startAppProxy(server.url);
-      app = proxy.url;
-    }
-    // Does this server want a sign-in? (GET /auth/me: 401 yes, 404 no accounts.)
-    const me = await fetch(`${server.url}/api/v1/auth/me`);
-    auth = me.status === 401;
-    if (auth) {
-      const res = await fetch(`${server.url}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ACCOUNT) });
-      assert.equal(res.status, 200, await res.clone().text());
-      cookies.jar = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-    }
-    const res = await fetch(`${server.url}/dicomweb/studies?includefield=00080061`, { headers: cookies.jar ? { Cookie: cookies.jar } : {} });
-    for (const s of await res.json()) studies[s['00080061'].Value[0]] = s['0020000D'].Value[0];
-    project = (await (await api('/projects')).json()).find((p) => p.name === 'Demo: chest phantom');
-    assert.ok(project && studies.CT && studies.DX, 'demo data missing');
+    fx = await startAnnotationServer();
+    ({ app, auth, api, project, open } = fx);
+    Object.assign(studies, fx.studies);
     browser = await launchBrowser();
     page = browser.page;
     await mkdir(shotsDir, { recursive: true });
@@ -138,8 +30,7 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
 
   after(async () => {
     await browser?.close();
-    await proxy?.close();
-    await server?.close();
+    await fx?.close();
   });
 
   async function shot(name, p = page) {
@@ -152,23 +43,6 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
       await copyFile(file, path.join(docsShots, `${name}.png`));
     }
   }
-
-
-  async function open(p, studyUID, mode) {
-    await p.goto(`${app}/studies/${studyUID}?project=${project.id}`);
-    if (auth && !(await p.locator('[data-testid=user]').count())) {
-      await Promise.race([p.waitForSelector('[data-testid=signin]'), p.waitForSelector('[data-testid=user]')]);
-      if (await p.locator('[data-testid=signin]').count()) await signIn(p);
-    }
-    await p.waitForSelector(`[data-testid=viewer][data-mode=${mode}][data-shown$=":${mode}"]`, { timeout: 60_000 });
-    if (mode === 'mpr') await waitFor('the volume', async () => (await p.evaluate(() => window.radmark.viewer?.debugState()))?.volumeLoaded, 60_000);
-    await p.waitForSelector('[data-testid=annotate]');
-    await waitFor('the annotation set to load', () => p.evaluate(() => !!window.radmark.annotation?.session), 30_000);
-    await p.waitForTimeout(300);
-  }
-
-
-
 
   async function headRevision() {
     const sets = await (await api(`/annotation-sets?project=${project.id}&study=${studies.CT}`)).json();
@@ -381,9 +255,9 @@ describe('annotation in the web UI', { skip, timeout: 400_000 }, () => {
     await page.keyboard.press('Escape');
     await page.keyboard.press('I');
     await waitFor('the fill across coronal planes', async () => Math.abs((await liveCount(page, vertebra)) - 3 * onCoronal) <= onCoronal * 0.2, 30_000);
-    const { voxel: after } = await storedLabelmap(await autosaved(page, head));
-    for (const y of [40, 42, 44, 46, 48, 50]) assert.equal(after([0, y, -40]), vertebra, `y = ${y} is filled`);
-    assert.equal(after([0, 54, -40]), 0, 'behind the back disc: nothing');
+    const { voxel: afterFill } = await storedLabelmap(await autosaved(page, head));
+    for (const y of [40, 42, 44, 46, 48, 50]) assert.equal(afterFill([0, y, -40]), vertebra, `y = ${y} is filled`);
+    assert.equal(afterFill([0, 54, -40]), 0, 'behind the back disc: nothing');
   });
 
   test('region growing from a seed in the phantom\'s lung nodule fills the nodule and nothing outside', async () => {

@@ -10,6 +10,7 @@ import type { Answer, Item, LabelSchema, Question } from '../api/client.ts';
 import { describeError } from '../api/client.ts';
 import { useServices } from '../state/useStore.ts';
 import type { ViewerController } from '../viewer/cornerstone.ts';
+import { type AnswerTarget, answerKey, answersForItems, findAnswer, targetOf, withAnswer } from './answers.ts';
 import { type Draft, AnnotationSession, loadDraft, openSessions } from './session.ts';
 import { type EditAction, type KeyBinding, actionForKey, loadBindings } from './shortcuts.ts';
 import { type AnnotationController, type Segment, type ShownItem, TOOL_DEFS, type ToolId, hexColor, instanceName } from './tools.ts';
@@ -88,6 +89,16 @@ export function AnnotationPanel(props: PanelProps) {
   const answersRef = useRef<Answer[]>([]);
   answersRef.current = answers;
   const [message, setMessage] = useState('');
+  /** The item picked in the list: its annotation-level questions are shown. */
+  const [selected, setSelected] = useState<string | undefined>();
+  // The image looked at ("sop/frame"), for image-level questions; follows scrolling.
+  const currentImage = useSyncExternalStore(
+    (l) => viewer.subscribe(l),
+    () => {
+      const im = controller.currentImage();
+      return im ? `${im.sopInstanceUID}/${im.frame ?? 0}` : '';
+    },
+  );
   const [canUndo, setCanUndo] = useState(false);
   const [canRedo, setCanRedo] = useState(false);
   const bindings = useMemo<KeyBinding[]>(() => loadBindings(), [bindingsVersion]);
@@ -99,7 +110,9 @@ export function AnnotationPanel(props: PanelProps) {
         api, projectId, studyUID, reader, shape,
         content: (): Draft => {
           const labelmap = controller.labelmapBytes();
-          return { items: [...controller.shownItems().map((s) => s.item), ...segmentItems(labelmap, segmentsRef.current)], answers: answersRef.current, labelmap };
+          const items = [...controller.shownItems().map((s) => s.item), ...segmentItems(labelmap, segmentsRef.current)];
+          // An answer about an item that was deleted or undone goes with it.
+          return { items, answers: answersForItems(answersRef.current, items), labelmap };
         },
       }),
   );
@@ -236,10 +249,9 @@ export function AnnotationPanel(props: PanelProps) {
     void session.save(message || 'saved').then((r) => r && setMessage(''));
   }, [session, message]);
 
-  const setAnswer = (q: Question, a: Answer | undefined, target: { seriesUID?: string }) => {
+  const setAnswer = (q: Question, a: Answer | undefined, target: AnswerTarget) => {
     const before = answersRef.current;
-    const next = before.filter((x) => !(x.question === q.id && (x.seriesUID ?? '') === (target.seriesUID ?? '')));
-    if (a) next.push(a);
+    const next = withAnswer(before, q.id, target, a);
     // Answers are undone with the drawing tools: one history.
     history.push({
       restoreMemo: (isUndo?: boolean) => setAnswers(isUndo ? before : next),
@@ -284,7 +296,18 @@ export function AnnotationPanel(props: PanelProps) {
   }, [setKeyHandler, bindings, run, tool]);
 
   const keyOf = (a: EditAction) => bindings.find((b) => b.action === a)?.key ?? '';
-  const questions = (schema.questions ?? []).filter((q) => q.level === 'study' || q.level === 'series');
+  const questions = schema.questions ?? [];
+  const selectedItem = stableItems.find((s) => s.item.id === selected)?.item;
+  const image = currentImage ? { sopInstanceUID: currentImage.split('/')[0], frame: Number(currentImage.split('/')[1]) } : undefined;
+  const answerContext = { seriesUID, image, item: selectedItem };
+  /** What the level's target is, in words, or why there is none yet. */
+  const aboutText = (q: Question, target: AnswerTarget | undefined): string => {
+    if (q.level === 'image') return image ? `image ${controller.sliceNumberOf(image) ?? '?'}` : 'scroll to an image of this series';
+    if (q.level !== 'annotation') return q.level;
+    if (target) return `${selectedItem?.kind} · ${labels.find((l) => l.id === selectedItem?.label)?.name ?? selectedItem?.label}`;
+    const of = q.labels?.length ? ` of ${q.labels.map((id) => labels.find((l) => l.id === id)?.name ?? id).join(' or ')}` : '';
+    return `pick an annotation${of} in the list`;
+  };
   const status = snap.status;
 
   return (
@@ -360,7 +383,14 @@ export function AnnotationPanel(props: PanelProps) {
         <h3>Annotations</h3>
         <ul className="items" data-testid="items">
           {stableItems.map((s) => (
-            <li key={s.item.id} data-kind={s.item.kind} data-testid={`item-${s.item.kind}`}>
+            <li
+              key={s.item.id}
+              data-kind={s.item.kind}
+              data-testid={`item-${s.item.kind}`}
+              className={s.item.id === selected ? 'selected' : ''}
+              title="Pick it to answer the questions about it"
+              onClick={() => setSelected((cur) => (cur === s.item.id ? undefined : s.item.id))}
+            >
               <span>
                 {s.item.kind} · {labels.find((l) => l.id === s.item.label)?.name ?? s.item.label}
               </span>
@@ -375,18 +405,28 @@ export function AnnotationPanel(props: PanelProps) {
         <section data-testid="classification">
           <h3>Classification</h3>
           {questions.map((q) => {
-            const target = q.level === 'series' ? { seriesUID } : {};
-            const cur = answers.find((a) => a.question === q.id && (a.seriesUID ?? '') === (target.seriesUID ?? ''));
+            const target = targetOf(q, answerContext);
+            const cur = target ? findAnswer(answers, q.id, target) : undefined;
+            if (!target) {
+              return (
+                <div key={q.id} className="question muted" data-testid={`q-${q.id}`} data-target="">
+                  <div>
+                    {q.text}
+                    {q.required ? ' *' : ''} <span className="muted">({aboutText(q, target)})</span>
+                  </div>
+                </div>
+              );
+            }
             return (
-              <div key={q.id} className="question" data-testid={`q-${q.id}`}>
+              <div key={answerKey({ question: q.id, ...target })} className="question" data-testid={`q-${q.id}`} data-target={answerKey({ question: q.id, ...target })}>
                 <div>
                   {q.text}
-                  {q.required ? ' *' : ''} <span className="muted">({q.level})</span>
+                  {q.required ? ' *' : ''} <span className="muted">({aboutText(q, target)})</span>
                 </div>
                 {q.type === 'single' &&
                   (q.options ?? []).map((o) => (
                     <label key={o.value}>
-                      <input type="radio" name={`q-${q.id}`} checked={cur?.choices?.[0] === o.value} onChange={() => setAnswer(q, { question: q.id, choices: [o.value], ...target }, target)} /> {o.value}
+                      <input type="radio" name={answerKey({ question: q.id, ...target })} checked={cur?.choices?.[0] === o.value} onChange={() => setAnswer(q, { question: q.id, choices: [o.value], ...target }, target)} /> {o.value}
                     </label>
                   ))}
                 {q.type === 'multiple' &&

@@ -7,7 +7,7 @@ describe('3D box geometry', () => {
   it('finds the LPS axis of orthogonal views only', () => {
     expect(viewAxis([0, 0, -1])).toBe(2);
     expect(viewAxis([1, 0, 0])).toBe(0);
-    expect(viewAxis([0, 0.7071, 0.7071])).toBeUndefined();
+    expect(viewAxis([0, Math.SQRT1_2, Math.SQRT1_2])).toBeUndefined();
   });
 
   it('cuts an axial, a coronal and a sagittal section, and misses planes outside', () => {

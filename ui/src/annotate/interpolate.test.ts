@@ -65,8 +65,8 @@ describe('planes across an axis', () => {
 
   it('finds the planes that hold a value, as masks in plane order', () => {
     const data = new Uint8Array(24);
-    data[1 + 4 * 0 + 12 * 1] = 7; // (1, 0, 1)
-    data[1 + 4 * 2 + 12 * 0] = 7; // (1, 2, 0)
+    data[1 + 12] = 7; // (1, 0, 1): i + 4j + 12k
+    data[1 + 8] = 7; // (1, 2, 0)
     data[3] = 5;
     const byJ = keySlicesAcross(data, dims, 1, 7);
     expect(byJ.map((k) => k.k)).toEqual([0, 2]);

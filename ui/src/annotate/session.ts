@@ -4,6 +4,7 @@
 // Independent of Cornerstone (the content comes from a callback), so it is
 // unit-tested against a fake fetch.
 import { type Answer, ApiError, type ApiClient, type AnnotationSet, type Diff, type Item, type LabelmapEdit, type Revision, describeError } from './../api/client.ts';
+import { answerKey } from './answers.ts';
 import { changedSlices } from './geometry.ts';
 
 export interface Draft {
@@ -285,7 +286,7 @@ export class AnnotationSession {
 function contentJSON(d: Draft): string {
   const items = [...d.items].sort((a, b) => a.id.localeCompare(b.id));
   // The server fills in `author`: not an edit.
-  const answers = [...d.answers].sort((a, b) => (a.question + (a.seriesUID ?? '')).localeCompare(b.question + (b.seriesUID ?? ''))).map((a) => ({ ...a, author: undefined }));
+  const answers = [...d.answers].sort((a, b) => answerKey(a).localeCompare(answerKey(b))).map((a) => ({ ...a, author: undefined }));
   return JSON.stringify({ items: items.map(roundItem), answers });
 }
 

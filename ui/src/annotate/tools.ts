@@ -444,6 +444,15 @@ export class AnnotationController {
     return 2;
   }
 
+  /** The MPR views in the plane the series was acquired in (the axial one for an axial CT). */
+  private acquisitionViews(): Array<{ id: string; kind: string }> {
+    const n = normalOf(this.grid);
+    return this.viewer.viewports.filter((v) => {
+      const vn = this.viewer.renderingEngine?.getViewport(v.id)?.getCamera().viewPlaneNormal;
+      return v.kind !== 'stack' && !!vn && Math.abs(vn[0] * n[0] + vn[1] * n[1] + vn[2] * n[2]) > 0.99;
+    });
+  }
+
   // --- items ----------------------------------------------------------------------
 
   /** The current label when it allows the kind, else the first label that does. */
@@ -451,6 +460,37 @@ export class AnnotationController {
     const cur = this.schemaLabels.find((l) => l.id === this.currentLabel);
     if (cur && (!cur.kinds || cur.kinds.includes(kind))) return cur.id;
     return this.schemaLabels.find((l) => !l.kinds || l.kinds.includes(kind))?.id ?? this.currentLabel ?? '';
+  }
+
+  /**
+   * The image the reader looks at, for image-level answers: the stack's
+   * current image, or on the MPR the server slice at the focal point of the
+   * view in the acquisition plane (the active view when it is one).
+   */
+  currentImage(): { sopInstanceUID: string; frame?: number } | undefined {
+    const engine = this.viewer.renderingEngine;
+    const stack = this.viewer.viewports.find((v) => v.kind === 'stack');
+    if (stack) {
+      const vp = engine?.getViewport(stack.id) as Types.IStackViewport | undefined;
+      const im = vp ? this.viewer.seriesImages[vp.getCurrentImageIdIndex()] : undefined;
+      return im ? { sopInstanceUID: im.sopInstanceUID, ...(im.frame ? { frame: im.frame } : {}) } : undefined;
+    }
+    const views = this.acquisitionViews();
+    const inPlane = views.find((v) => v.id === this.viewer.activeViewportId) ?? views[0];
+    const fp = inPlane ? engine?.getViewport(inPlane.id)?.getCamera().focalPoint : undefined;
+    if (!fp) return undefined;
+    const near = nearestSlice(this.grid, fp);
+    if (near.k < 0 || near.distance > Math.max(0.01, this.grid.spacing[2] / 2)) return undefined;
+    const frame = this.grid.frames[near.k];
+    return { sopInstanceUID: this.grid.sopInstanceUIDs[near.k], ...(frame ? { frame } : {}) };
+  }
+
+  /** The 1-based slice number of an image in the series, for showing which image an answer is about. */
+  sliceNumberOf(image: { sopInstanceUID: string; frame?: number }): number | undefined {
+    const stackIndex = this.viewer.seriesImages.findIndex((im) => im.sopInstanceUID === image.sopInstanceUID && (im.frame || 0) === (image.frame || 0));
+    if (this.viewer.viewports.some((v) => v.kind === 'stack')) return stackIndex >= 0 ? stackIndex + 1 : undefined;
+    const k = this.grid.sopInstanceUIDs.findIndex((u, i) => u === image.sopInstanceUID && this.grid.frames[i] === (image.frame || 0));
+    return k >= 0 ? k + 1 : undefined;
   }
 
   private imageIndexOf(imageId: string | undefined): number {
