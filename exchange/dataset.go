@@ -36,6 +36,9 @@ func (s *Service) ImportNIfTI(ctx context.Context, op annotation.Op, data []byte
 	if err := checkRegular(sr.Volume.Grid); err != nil {
 		return nil, fmt.Errorf("series %s: %w", sr.UID, err)
 	}
+	if _, err := s.targetSet(ctx, op, opt, sr); err != nil {
+		return nil, err
+	}
 	v, err := labelVolume(im, sr.Volume.Grid)
 	if err != nil {
 		return nil, fmt.Errorf("series %s: %w", sr.UID, err)

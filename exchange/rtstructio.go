@@ -164,6 +164,9 @@ func (s *Service) ImportRTSTRUCT(ctx context.Context, op annotation.Op, data []b
 	if ss.FrameOfReference != "" && radmark.UID(ss.FrameOfReference) != g.FrameOfReferenceUID {
 		return nil, radmark.Errorf(radmark.EINVALID, "the RTSTRUCT's contours are in frame of reference %s but series %s is in %s", ss.FrameOfReference, series, g.FrameOfReferenceUID)
 	}
+	if _, err := s.targetSet(ctx, op, opt, ser); err != nil {
+		return nil, err
+	}
 	res := &RTImport{Series: series}
 	var rois []rtstruct.ROI
 	var masks []map[int][]byte

@@ -151,6 +151,14 @@ type ImportOptions struct {
 	// Source of NIfTI items (a SEG's segments carry their own).
 	Source  radmark.Source
 	Message string
+	// MayWrite, when set, decides whether the import may write into the
+	// reader's set on the series (exists=false: the set would be
+	// created, and set has no id yet). It is asked as soon as the series
+	// is known, before anything is written (labels added to the schema
+	// included), and again just before the save. The server asks the
+	// workflow's rules through it (blinding, submitted reads, cases
+	// written through tasks only), as it does for a save.
+	MayWrite func(ctx context.Context, set *radmark.AnnotationSet, exists bool) error
 }
 
 // ImportSEG places a SEG on its referenced series and saves its segments
@@ -181,6 +189,9 @@ func (s *Service) ImportSEG(ctx context.Context, op annotation.Op, data []byte, 
 	}
 	if h.StudyUID != "" && h.StudyUID != sr.Study {
 		return nil, radmark.Errorf(radmark.EINVALID, "the SEG belongs to study %s but series %s is in study %s", h.StudyUID, series, sr.Study)
+	}
+	if _, err := s.targetSet(ctx, op, opt, sr); err != nil {
+		return nil, err
 	}
 	dec, err := seg.Decode(f, sr.Volume.Grid)
 	if err != nil {
@@ -334,19 +345,48 @@ func slug(s string) string {
 	return strings.Trim(b.String(), "-")
 }
 
-// readerSet is the import's reader's annotation set on a series, created
-// when there is none.
-func (s *Service) readerSet(ctx context.Context, op annotation.Op, opt ImportOptions, sr *Series) (*radmark.AnnotationSet, error) {
+// targetSet finds the import's reader's annotation set on a series or on
+// its whole study (nil: there is none yet) and asks opt.MayWrite whether the import may write
+// into it, or create it.
+func (s *Service) targetSet(ctx context.Context, op annotation.Op, opt ImportOptions, sr *Series) (*radmark.AnnotationSet, error) {
 	reader := opt.Reader
 	if reader == "" {
 		reader = op.Actor
 	}
-	sets, err := s.Annotations.Sets(ctx, radmark.SetFilter{ProjectID: opt.Project, SeriesUID: sr.UID, Reader: reader})
+	sets, err := s.Annotations.Sets(ctx, radmark.SetFilter{ProjectID: opt.Project, StudyUID: sr.Study, Reader: reader})
 	if err != nil {
 		return nil, err
 	}
-	if len(sets) > 0 {
-		return sets[0], nil
+	// The reader's set on the series, else their set on the whole study
+	// (a workflow case of a study reads into one).
+	var set *radmark.AnnotationSet
+	for _, st := range sets {
+		if st.SeriesUID == sr.UID || (st.SeriesUID == "" && set == nil) {
+			set = st
+		}
+	}
+	if opt.MayWrite != nil {
+		check := set
+		if check == nil {
+			check = &radmark.AnnotationSet{ProjectID: opt.Project, StudyUID: sr.Study, SeriesUID: sr.UID, Reader: reader}
+		}
+		if err := opt.MayWrite(ctx, check, set != nil); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// readerSet is the import's reader's annotation set on a series, created
+// when there is none (both only when opt.MayWrite allows it).
+func (s *Service) readerSet(ctx context.Context, op annotation.Op, opt ImportOptions, sr *Series) (*radmark.AnnotationSet, error) {
+	set, err := s.targetSet(ctx, op, opt, sr)
+	if err != nil || set != nil {
+		return set, err
+	}
+	reader := opt.Reader
+	if reader == "" {
+		reader = op.Actor
 	}
 	return s.Annotations.CreateSet(ctx, op, opt.Project, sr.Study, sr.UID, reader)
 }

@@ -162,6 +162,9 @@ func (s *Service) ImportSR(ctx context.Context, op annotation.Op, data []byte, o
 	if study := radmark.UID(ds.String(dicom.NewTag(0x0020, 0x000D))); study != "" && study != ser.Study {
 		return nil, radmark.Errorf(radmark.EINVALID, "the SR belongs to study %s but series %s is in study %s", study, series, ser.Study)
 	}
+	if _, err := s.targetSet(ctx, op, opt, ser); err != nil {
+		return nil, err
+	}
 	schema, err := s.Annotations.Schema(ctx, opt.Project, 0)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", opt.Project, err)

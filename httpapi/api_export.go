@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -129,6 +130,13 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request, x *exchange.
 		}
 		opt.Source = radmark.Source{Type: "model", Name: m, Version: v}
 	}
+	if opt.AddLabels {
+		// Adding labels changes the project's schema, which is managing it.
+		if err := s.authorize(r, policy.ProjectManage, opt.Project); err != nil {
+			return err
+		}
+	}
+	opt.MayWrite = s.mayImport(r)
 	values, err := exchange.ParseValueLabels(q.Get("labels"))
 	if err != nil {
 		return err
@@ -145,4 +153,34 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request, x *exchange.
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, res)
+}
+
+// mayImport applies a save's rules to an import's target set: into one's
+// own set what the set gate allows a save (and, for a set not there yet,
+// what opening one allows: not on a workflow case, whose sets open with
+// their tasks); into another reader's set (importAnnotationsFor), never
+// into the reads of a workflow case. Refusals are audited as a save's.
+func (s *Server) mayImport(r *http.Request) func(ctx context.Context, set *radmark.AnnotationSet, exists bool) error {
+	return func(ctx context.Context, set *radmark.AnnotationSet, exists bool) error {
+		if !s.enforcing() {
+			return nil
+		}
+		actor, err := requireActor(r)
+		if err == nil {
+			switch {
+			case set.Reader != actor.Name():
+				if s.Workflow != nil {
+					err = s.Workflow.CanWriteSetFor(ctx, actor, set)
+				}
+			case exists:
+				err = s.gate().CanWriteSet(ctx, actor, set)
+			case s.Workflow != nil:
+				err = s.Workflow.CanCreateSet(ctx, actor, set.ProjectID, set.StudyUID, set.SeriesUID)
+			}
+		}
+		if err != nil {
+			s.recordDenial(r, actor, "annotation_set", string(set.ID), err)
+		}
+		return err
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -16,8 +17,12 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/auth"
+	"github.com/radmark/radmark/deid"
+	"github.com/radmark/radmark/exchange"
 	"github.com/radmark/radmark/internal/testdb"
+	"github.com/radmark/radmark/job"
 	"github.com/radmark/radmark/policy"
+	"github.com/radmark/radmark/release"
 	"github.com/radmark/radmark/workflow"
 )
 
@@ -72,6 +77,9 @@ type authzEnv struct {
 	set      *radmark.AnnotationSet
 	revision *radmark.Revision
 	store    testdb.Store
+	// job and release are a finished export job and a release of the
+	// project (withJobObjects), for the routes that name them.
+	job, release string
 }
 
 var testRoles = map[string][]radmark.Role{
@@ -81,7 +89,12 @@ var testRoles = map[string][]radmark.Role{
 
 func newAuthzEnv(t *testing.T) *authzEnv {
 	t.Helper()
-	e := newAPIEnv(t, testdb.Engines[0])
+	return newAuthzEnvOn(t, testdb.Engines[0])
+}
+
+func newAuthzEnvOn(t *testing.T, engine testdb.Engine) *authzEnv {
+	t.Helper()
+	e := newAPIEnv(t, engine)
 	store := e.srv.Annotations.Store.(testdb.Store)
 	ctx := t.Context()
 	users := map[string]*radmark.User{"admin": {ID: "u-admin", Name: "admin", Admin: true}, "outsider": {ID: "u-outsider", Name: "outsider"}}
@@ -115,6 +128,7 @@ func newAuthzEnv(t *testing.T) *authzEnv {
 	e.srv.Auth = headerAuth{users: users}
 	e.srv.Policy = &policy.Policy{Members: m}
 	e.srv.Audit = rec
+	wireJobs(t, e, store)
 	ts := httptest.NewServer(e.srv.Handler())
 	t.Cleanup(ts.Close)
 	return &authzEnv{apiEnv: e, ts: ts, project: p.ID, set: set, revision: rev, store: store}
@@ -156,7 +170,10 @@ func (e *authzEnv) fill(path string) string {
 		"project": string(e.project), "set": string(e.set.ID), "revision": string(e.revision.ID),
 		"study": e.ct.StudyInstanceUID, "series": e.ct.SeriesInstanceUID, "instance": e.ct.SOPInstanceUID(3),
 		"frames": "1", "layer": "0", "slice": "0", "version": "1", "path": "00280010",
-		"user": "u-ann2", "token": "t-1", "task": "x", "case": "x", "comment": "x",
+		"user": "u-ann2", "token": "t-1", "task": "x", "case": "x", "comment": "x", "reader": "model-x",
+	}
+	if e.job != "" {
+		values["job"], values["release"] = e.job, e.release
 	}
 	return pathParam2.ReplaceAllStringFunc(path, func(m string) string {
 		name := pathParam2.FindStringSubmatch(m)[1]
@@ -238,6 +255,7 @@ func TestEveryRouteRefusesAnonymous(t *testing.T) {
 // revealed); the site admin is never refused.
 func TestRoleMatrix(t *testing.T) {
 	e := newAuthzEnv(t)
+	e.withJobObjects(t)
 	for _, rt := range e.srv.apiRoutes() {
 		if rt.Action == "" {
 			continue
@@ -438,6 +456,7 @@ func TestEveryRouteRefusesAnonymousWithAccounts(t *testing.T) {
 	e.srv.Policy = &policy.Policy{Members: store}
 	wf := &workflow.Service{Store: store, Annotations: e.srv.Annotations, Archive: store, Roster: workflow.AccountRoster{Accounts: store}}
 	e.srv.Workflow, e.srv.Studies, e.srv.Gate = wf, wf, wf
+	wireJobs(t, e, store)
 	ts := httptest.NewServer(e.srv.Handler())
 	defer ts.Close()
 	env := &authzEnv{apiEnv: e, ts: ts, project: "p", set: &radmark.AnnotationSet{ID: "s"}, revision: &radmark.Revision{ID: "r"}, store: store}
@@ -460,7 +479,7 @@ func TestEveryRouteRefusesAnonymousWithAccounts(t *testing.T) {
 			t.Errorf("revoked token %s %s = %d %s, want 401 saying it was revoked", rt.Method, rt.Path, st, b)
 		}
 	}
-	for _, tag := range []string{"annotations", "projects", "audit"} {
+	for _, tag := range []string{"annotations", "projects", "audit", "exports", "jobs", "releases"} {
 		if !seen[tag] {
 			t.Errorf("no %s routes enumerated", tag)
 		}
@@ -473,4 +492,36 @@ func TestEveryRouteRefusesAnonymousWithAccounts(t *testing.T) {
 			t.Errorf("anonymous %s %s = %d, want 401", p[0], p[1], st)
 		}
 	}
+}
+
+// wireJobs gives the server background jobs, exports and releases, as
+// `radmark serve` does, so their routes are registered.
+func wireJobs(t *testing.T, e *apiEnv, store testdb.Store) {
+	t.Helper()
+	x := &exchange.Service{Annotations: e.srv.Annotations, Images: e.srv.Archive, Software: "test"}
+	e.srv.Jobs = store.(job.Store)
+	e.srv.Exports = &exchange.Exports{Exchange: x, Blobs: e.srv.Annotations.Blobs, TempDir: t.TempDir()}
+	e.srv.Releases = &release.Service{Store: store.(release.Store), Blobs: e.srv.Annotations.Blobs, Exchange: x, Archive: e.srv.Archive,
+		Studies: store, Cases: store, Profiles: store.(deid.ProfileSource), TempDir: t.TempDir(), Software: "test"}
+}
+
+// withJobObjects makes a succeeded export job and a release of the
+// project, which the job and release routes then name.
+func (e *authzEnv) withJobObjects(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	j, err := job.Enqueue(ctx, e.srv.Jobs, "mgr", "", exchange.ExportJobKind("measurements"), e.project, exchange.ExportRequest{Format: "measurements"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := &job.Runner{Store: e.srv.Jobs, Handlers: e.srv.Exports.Handlers(), Logger: slog.New(slog.DiscardHandler)}
+	if ran, err := runner.RunOne(ctx, []string{j.Kind}); !ran || err != nil {
+		t.Fatalf("run the export job: %v %v", ran, err)
+	}
+	res, err := e.srv.Releases.Create(ctx, annotation.Op{Actor: "mgr"}, release.Request{Project: e.project,
+		Revisions: []radmark.ID{e.revision.ID}, Fractions: release.DefaultFractions}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.job, e.release = string(j.ID), res.Release.ID
 }

@@ -174,3 +174,22 @@ func (s *Service) CanCreateSet(ctx context.Context, actor *radmark.Actor, projec
 	}
 	return nil
 }
+
+// CanWriteSetFor decides whether actor, managing the project, may write
+// into another reader's annotation set (an import of a model's output or
+// of another tool's reads): never into a set on one of the project's
+// cases, whose reads change only through their tasks, so a blinded or
+// submitted read stays its reader's.
+func (s *Service) CanWriteSetFor(ctx context.Context, actor *radmark.Actor, set *radmark.AnnotationSet) error {
+	if actor == nil || actor.User == nil {
+		return unauthenticated()
+	}
+	c, err := s.caseOfSet(ctx, set)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		return forbidden("study %s is case %s of this project: its reads change only through their tasks, so nothing is written into %s's annotation set there", set.StudyUID, c.ID, set.Reader)
+	}
+	return nil
+}
