@@ -91,6 +91,9 @@ function toolClass(id: ToolId): { base: string; config?: Record<string, unknown>
   }
 }
 
+/** Kinds stored as points on one acquired image (not in patient mm). */
+const IMAGE_KINDS: ReadonlySet<Item['kind']> = new Set(['box2d', 'rectangle_roi', 'ellipse_roi', 'contour']);
+
 /** Instance names are prefixed so they never clash with the navigation tools. */
 export const instanceName = (id: ToolId) => `radmark-${id}`;
 const idOfInstance = (name: string): ToolId | undefined => (name.startsWith('radmark-') ? (name.slice(8) as ToolId) : undefined);
@@ -187,6 +190,7 @@ export class AnnotationController {
         const def = TOOL_DEFS.find((d) => d.id === idOfInstance(a.metadata?.toolName ?? ''));
         if (def) this.labels.set(a.annotationUID, this.labelFor(def.kind));
       }
+      if (evt.type === E.ANNOTATION_COMPLETED && a?.annotationUID) this.refuseOffImage(a);
       changed();
     };
     for (const e of [E.ANNOTATION_COMPLETED, E.ANNOTATION_MODIFIED, E.ANNOTATION_REMOVED, E.ANNOTATION_ADDED]) {
@@ -442,6 +446,27 @@ export class AnnotationController {
       if (Math.abs(dot) > 0.99) return a;
     }
     return 2;
+  }
+
+  /**
+   * ROIs, 2D boxes and contours are stored on an acquired image (image
+   * points, stats over its pixels: annotation.go Item), so one drawn on a
+   * reformatted MPR plane (sagittal or coronal of an axial CT) has no
+   * place in the set: it is removed at once, and the reader told where to
+   * draw it, instead of staying on screen unsaved.
+   */
+  private refuseOffImage(a: CsAnnotation): void {
+    const def = TOOL_DEFS.find((d) => d.id === idOfInstance(a.metadata?.toolName ?? ''));
+    if (!def || !IMAGE_KINDS.has(def.kind) || this.toItem(a, def)) return;
+    if (this.viewer.viewports.some((v) => v.kind === 'stack')) return;
+    annotationState.state.removeAnnotation(a.annotationUID!);
+    this.labels.delete(a.annotationUID!);
+    this.viewer.renderingEngine?.render();
+    const where = this.acquisitionViews()[0]?.kind;
+    this.onMessage(
+      'warning',
+      `${def.label} not kept: ROIs, 2D boxes and contours are stored on the acquired images, so draw them on the ${where ?? 'acquisition'} view. On the other views use length, angle, bidirectional, landmark or the 3D box (stored in patient mm).`,
+    );
   }
 
   /** The MPR views in the plane the series was acquired in (the axial one for an axial CT). */
