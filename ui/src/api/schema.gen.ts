@@ -168,9 +168,30 @@ export interface Diff {
   voxels: VoxelChange[] | null;
 }
 
+export interface ExportRequest {
+  format: string;
+  layer?: number;
+  reader?: string;
+  revision?: string;
+  series?: string;
+  set?: string;
+  table?: string;
+}
+
+export interface Fractions {
+  test: number;
+  train: number;
+  validation: number;
+}
+
 export interface ImageRef {
   frame?: number;
   sopInstanceUID: string;
+}
+
+export interface ImportResult {
+  revision: Revision | null;
+  skipped?: string[];
 }
 
 export interface Item {
@@ -193,6 +214,27 @@ export interface ItemChange {
   before?: Item;
   fields?: string[];
   id: string;
+}
+
+export interface Job {
+  attempts: number;
+  createdAt: string; // date-time
+  createdBy: string;
+  done: number;
+  error?: string;
+  finishedAt?: string; // date-time
+  id: string;
+  kind: string;
+  leaseUntil?: string; // date-time
+  maxAttempts: number;
+  message?: string;
+  owner?: string;
+  params: unknown;
+  projectId?: string;
+  result?: unknown;
+  state: string;
+  total: number;
+  updatedAt: string; // date-time
 }
 
 export interface Label {
@@ -240,6 +282,12 @@ export interface LabelmapEdit {
   slices: number;
 }
 
+export interface Link {
+  kind: string;
+  original: string;
+  pseudonym: string;
+}
+
 export interface Measurement {
   angle?: Quantity;
   area?: Quantity;
@@ -271,6 +319,21 @@ export interface Option {
   value: string;
 }
 
+export interface Options {
+  clean_descriptors: boolean;
+  clean_structured_content: boolean;
+  retain_device_identity: boolean;
+  retain_longitudinal_modified_dates: boolean;
+  retain_patient_characteristics: boolean;
+  retain_safe_private: boolean;
+}
+
+export interface PrivateTag {
+  creator: string;
+  element: number;
+  group: number;
+}
+
 export interface Problem {
   allowed?: string[];
   code: string;
@@ -281,6 +344,15 @@ export interface Problem {
   status: number;
   title: string;
   type: string;
+}
+
+export interface Profile {
+  created_at?: string; // date-time
+  created_by?: string;
+  name: string;
+  options: Options;
+  safe_private?: PrivateTag[];
+  version: number;
 }
 
 export interface Progress {
@@ -306,6 +378,14 @@ export interface Quantity {
   value: number;
 }
 
+export interface QuarantineItem {
+  blob_key: string;
+  created_at: string; // date-time
+  project_id: string;
+  reason: string;
+  sop_instance_uid: string;
+}
+
 export interface Question {
   concept?: Code;
   id: string;
@@ -327,6 +407,23 @@ export interface ReaderProgress {
   overdue: number;
   user: string;
   workSeconds: number;
+}
+
+export interface Release {
+  bytes: number;
+  cases: Record<string, number> | null;
+  createdAt: string; // date-time
+  createdBy: string;
+  files: number;
+  fractions: Fractions;
+  id: string;
+  projectId: string;
+  schemaVersion: number;
+  seed: number;
+  selection: string;
+  sha256: string;
+  size: number;
+  stratify: boolean;
 }
 
 export interface Result {
@@ -506,6 +603,12 @@ export interface createdUser {
   user: User | null;
 }
 
+export interface deidProfileRequest {
+  name: string;
+  options: Options;
+  safe_private?: PrivateTag[];
+}
+
 export interface editCommentRequest {
   body: string;
   version?: number;
@@ -534,6 +637,11 @@ export interface labelmapInfo {
   slices: number;
 }
 
+export interface linkageResponse {
+  links: Link[] | null;
+  sopInstanceUID: string;
+}
+
 export interface loginRequest {
   name: string;
   password: string;
@@ -553,6 +661,19 @@ export interface nextTaskResponse {
 export interface ontologyResponse {
   query: string;
   results: Result[] | null;
+}
+
+export interface releaseRequest {
+  fractions?: Fractions;
+  revisions?: string[];
+  seed: number;
+  stratify?: boolean;
+}
+
+export interface releasedInstance {
+  seriesUID: string;
+  sopInstanceUID: string;
+  studyUID: string;
 }
 
 export interface resolveCommentRequest {
@@ -628,6 +749,7 @@ export interface updateUserRequest {
 export interface uploadCasesResponse {
   added: Case[] | null;
   failed: string[] | null;
+  quarantined?: string[];
   skipped: CaseRef[] | null;
   stored: number;
 }
@@ -652,14 +774,20 @@ export interface Operations {
   assignTask: { method: 'POST'; path: '/api/v1/tasks/{task}/assign' };
   claimTask: { method: 'POST'; path: '/api/v1/tasks/{task}/claim' };
   createAnnotationSet: { method: 'POST'; path: '/api/v1/annotation-sets' };
+  createExport: { method: 'POST'; path: '/api/v1/projects/{project}/exports' };
   createProject: { method: 'POST'; path: '/api/v1/projects' };
+  createRelease: { method: 'POST'; path: '/api/v1/projects/{project}/releases' };
   createToken: { method: 'POST'; path: '/api/v1/tokens' };
   createUser: { method: 'POST'; path: '/api/v1/users' };
   deleteComment: { method: 'DELETE'; path: '/api/v1/comments/{comment}' };
   diffRevisions: { method: 'GET'; path: '/api/v1/diff' };
+  downloadExport: { method: 'GET'; path: '/api/v1/jobs/{job}/file' };
+  downloadRelease: { method: 'GET'; path: '/api/v1/releases/{release}/archive' };
   editComment: { method: 'PATCH'; path: '/api/v1/comments/{comment}' };
   getAnnotationSet: { method: 'GET'; path: '/api/v1/annotation-sets/{set}' };
   getCase: { method: 'GET'; path: '/api/v1/cases/{case}' };
+  getDeidLinkage: { method: 'GET'; path: '/api/v1/projects/{project}/deid/linkage/{sop}' };
+  getJob: { method: 'GET'; path: '/api/v1/jobs/{job}' };
   getLabelmap: { method: 'GET'; path: '/api/v1/revisions/{revision}/labelmaps/{layer}' };
   getLabelmapSlice: { method: 'GET'; path: '/api/v1/revisions/{revision}/labelmaps/{layer}/slices/{slice}' };
   getMe: { method: 'GET'; path: '/api/v1/auth/me' };
@@ -667,19 +795,27 @@ export interface Operations {
   getOpenAPI: { method: 'GET'; path: '/api/v1/openapi.json' };
   getProgress: { method: 'GET'; path: '/api/v1/projects/{project}/progress' };
   getProject: { method: 'GET'; path: '/api/v1/projects/{project}' };
+  getQuarantined: { method: 'GET'; path: '/api/v1/projects/{project}/deid/quarantine/{sop}' };
+  getRelease: { method: 'GET'; path: '/api/v1/releases/{release}' };
   getRevision: { method: 'GET'; path: '/api/v1/revisions/{revision}' };
   getSchema: { method: 'GET'; path: '/api/v1/projects/{project}/schema' };
   getSchemaVersion: { method: 'GET'; path: '/api/v1/projects/{project}/schema/{version}' };
   getSeriesGeometry: { method: 'GET'; path: '/api/v1/studies/{study}/series/{series}/geometry' };
   getTask: { method: 'GET'; path: '/api/v1/tasks/{task}' };
   getWorkflow: { method: 'GET'; path: '/api/v1/projects/{project}/workflow' };
+  importAnnotations: { method: 'POST'; path: '/api/v1/projects/{project}/imports' };
+  importAnnotationsFor: { method: 'POST'; path: '/api/v1/projects/{project}/readers/{reader}/imports' };
   listAnnotationSets: { method: 'GET'; path: '/api/v1/annotation-sets' };
   listAuditEvents: { method: 'GET'; path: '/api/v1/audit' };
   listCases: { method: 'GET'; path: '/api/v1/projects/{project}/cases' };
   listComments: { method: 'GET'; path: '/api/v1/cases/{case}/comments' };
+  listDeidProfiles: { method: 'GET'; path: '/api/v1/projects/{project}/deid/profiles' };
+  listJobs: { method: 'GET'; path: '/api/v1/projects/{project}/jobs' };
   listLabelmaps: { method: 'GET'; path: '/api/v1/revisions/{revision}/labelmaps' };
   listMembers: { method: 'GET'; path: '/api/v1/projects/{project}/members' };
   listProjects: { method: 'GET'; path: '/api/v1/projects' };
+  listQuarantine: { method: 'GET'; path: '/api/v1/projects/{project}/deid/quarantine' };
+  listReleases: { method: 'GET'; path: '/api/v1/projects/{project}/releases' };
   listRevisions: { method: 'GET'; path: '/api/v1/annotation-sets/{set}/revisions' };
   listTasks: { method: 'GET'; path: '/api/v1/projects/{project}/tasks' };
   listTokens: { method: 'GET'; path: '/api/v1/tokens' };
@@ -687,8 +823,11 @@ export interface Operations {
   login: { method: 'POST'; path: '/api/v1/auth/login' };
   logout: { method: 'POST'; path: '/api/v1/auth/logout' };
   nextTask: { method: 'POST'; path: '/api/v1/projects/{project}/next-task' };
+  putDeidProfile: { method: 'PUT'; path: '/api/v1/projects/{project}/deid/profiles' };
   putSchema: { method: 'PUT'; path: '/api/v1/projects/{project}/schema' };
   putWorkflow: { method: 'PUT'; path: '/api/v1/projects/{project}/workflow' };
+  rejectQuarantined: { method: 'POST'; path: '/api/v1/projects/{project}/deid/quarantine/{sop}/reject' };
+  releaseQuarantined: { method: 'POST'; path: '/api/v1/projects/{project}/deid/quarantine/{sop}/release' };
   releaseTask: { method: 'POST'; path: '/api/v1/tasks/{task}/release' };
   removeMember: { method: 'DELETE'; path: '/api/v1/projects/{project}/members/{user}' };
   requestChanges: { method: 'POST'; path: '/api/v1/tasks/{task}/request-changes' };

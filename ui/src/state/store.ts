@@ -7,7 +7,7 @@ import type { StudyQuery } from '../dicomweb/qido.ts';
 import type { PrimaryTool } from '../viewer/presets.ts';
 
 /** The reading workflow's pages (src/workflow), each at /<page>. */
-export const WORK_PAGES = ['tasks', 'review', 'arbitration', 'project', 'admin'] as const;
+export const WORK_PAGES = ['tasks', 'review', 'arbitration', 'project', 'exports', 'admin'] as const;
 export type WorkPage = (typeof WORK_PAGES)[number];
 
 export type Route =

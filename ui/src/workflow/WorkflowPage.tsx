@@ -3,6 +3,7 @@ import type { SessionInfo } from '../api/client.ts';
 import { type WorkPage, urlFor } from '../state/store.ts';
 import { useAppState, useServices } from '../state/useStore.ts';
 import { AdminPage } from './AdminPage.tsx';
+import { ExportsPage } from './ExportsPage.tsx';
 import { ProjectPage } from './ProjectPage.tsx';
 import { ArbitrationQueue, MyTasks, ReviewQueue } from './TaskPages.tsx';
 
@@ -12,6 +13,7 @@ const LINKS: Array<{ page: 'worklist' | WorkPage; label: string }> = [
   { page: 'review', label: 'Review' },
   { page: 'arbitration', label: 'Arbitration' },
   { page: 'project', label: 'Project' },
+  { page: 'exports', label: 'Exports & releases' },
   { page: 'admin', label: 'Users' },
 ];
 
@@ -52,6 +54,8 @@ export function WorkflowPage({ page, session }: { page: WorkPage; session?: Sess
       return <ArbitrationQueue session={session} />;
     case 'project':
       return <ProjectPage session={session} />;
+    case 'exports':
+      return <ExportsPage session={session} />;
     case 'admin':
       return <AdminPage session={session} />;
   }
