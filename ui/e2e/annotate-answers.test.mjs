@@ -3,19 +3,20 @@
 // the API. Phantom facts as in viewer.test.mjs: CTSmall is 128×128×64
 // voxels of 2 mm, middle axial slice z = 0, lungs around (±55, 0, 70).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
-import { apiToken, browserUnavailable, launchBrowser, waitFor } from './harness.mjs';
-import { at, drag, moveTo, saveNow, startAnnotationServer } from './annotate-helpers.mjs';
+import { apiToken, browserUnavailable, waitFor } from './harness.mjs';
+import { at, drag, moveTo, saveNow, annotationSuite } from './annotate-helpers.mjs';
 
 const skip = await browserUnavailable();
 const key = (a) => JSON.stringify([a.question, a.image ?? '', a.item ?? '']);
 
 describe('classification answers per study, image and annotation', { skip, timeout: 300_000 }, () => {
-  let fx, browser, page;
+  const suite = annotationSuite();
+  let fx, page;
 
   before(async () => {
-    fx = await startAnnotationServer();
+    ({ fx, page } = suite);
     // The demo schema plus an image-level question (the demo has study, series and annotation ones).
     const token = await apiToken(fx.server.url);
     const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
@@ -27,13 +28,6 @@ describe('classification answers per study, image and annotation', { skip, timeo
       body: JSON.stringify({ baseVersion: schema.version, labels: schema.labels, questions: [...(schema.questions ?? []), artefact] }),
     });
     assert.equal(res.status, 201, await res.text());
-    browser = await launchBrowser();
-    page = browser.page;
-  });
-
-  after(async () => {
-    await browser?.close();
-    await fx?.close();
   });
 
   /** The SOP Instance UID of the CT slice at z (through the API's series geometry). */

@@ -2,8 +2,9 @@
 // signed-in radmark with the demo project, opening a study in the viewer,
 // mouse drags at LPS points, and waiting for saves.
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 
-import { DEMO_ACCOUNT as ACCOUNT, servesApp, startAppProxy, startRadmark, waitFor } from './harness.mjs';
+import { DEMO_ACCOUNT as ACCOUNT, launchBrowser, servesApp, startAppProxy, startRadmark, waitFor } from './harness.mjs';
 
 export async function signIn(p) {
   await p.waitForSelector('[data-testid=signin]');
@@ -144,4 +145,23 @@ export async function startAnnotationServer() {
     await server.close();
   };
   return { server, app, auth, api, studies, project, open, close };
+}
+
+/**
+ * Registers the before/after hooks of a describe block that start the
+ * server of startAnnotationServer and a browser, and stop them; the
+ * returned object holds { fx, browser, page } once the before hook ran.
+ */
+export function annotationSuite() {
+  const suite = {};
+  before(async () => {
+    suite.fx = await startAnnotationServer();
+    suite.browser = await launchBrowser();
+    suite.page = suite.browser.page;
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.fx?.close();
+  });
+  return suite;
 }

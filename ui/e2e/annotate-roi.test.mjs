@@ -5,25 +5,19 @@
 // facts as in viewer.test.mjs: lesion 0 of CTSmall is a 10 mm sphere of
 // 30 HU at (−56, 0, 42) in the lung (−850 HU); voxels of 2 mm.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
-import { browserUnavailable, launchBrowser, waitFor } from './harness.mjs';
-import { at, drag, moveTo, saveNow, startAnnotationServer } from './annotate-helpers.mjs';
+import { browserUnavailable, waitFor } from './harness.mjs';
+import { at, drag, moveTo, saveNow, annotationSuite } from './annotate-helpers.mjs';
 
 const skip = await browserUnavailable();
 
 describe('ROIs on the MPR views', { skip, timeout: 300_000 }, () => {
-  let fx, browser, page;
+  const suite = annotationSuite();
+  let fx, page;
 
   before(async () => {
-    fx = await startAnnotationServer();
-    browser = await launchBrowser();
-    page = browser.page;
-  });
-
-  after(async () => {
-    await browser?.close();
-    await fx?.close();
+    ({ fx, page } = suite);
   });
 
   const rois = () => page.evaluate(() => window.radmark.annotation.controller.shownItems().filter((s) => s.item.kind.endsWith('_roi')).map((s) => ({ ...s.stats, kind: s.item.kind, id: s.item.id })));
@@ -49,11 +43,15 @@ describe('ROIs on the MPR views', { skip, timeout: 300_000 }, () => {
     await page.keyboard.press('q');
     await drag(page, await at(page, 'axial', [-61, -5, 42]), await at(page, 'axial', [-41, 11, 42]));
     await page.locator('[data-testid=item-rectangle_roi]').waitFor();
-    await waitFor('the live stats of both ROIs', async () => {
+    // The live numbers once Cornerstone has computed them for the finished shapes (unchanged for half a second).
+    const live = await waitFor('the live stats of both ROIs', async () => {
       const r = await rois();
-      return r.length === 2 && r.every((x) => x.mean !== undefined && x.area !== undefined);
+      if (r.length !== 2 || r.some((x) => x.mean === undefined || x.area === undefined)) return undefined;
+      await page.waitForTimeout(500);
+      return JSON.stringify(await rois()) === JSON.stringify(r) && r;
     }, 10_000);
-    const live = await rois();
+    // What the panel shows is those numbers.
+    for (const r of live) assert.match(await page.locator(`[data-testid=item-${r.kind}] [data-testid=item-stats]`).innerText(), new RegExp(`^${r.area.toFixed(1)} mm² · mean ${r.mean.toFixed(1)} `));
     for (const r of live) assert.ok(r.mean > -800 && r.mean < 0, `${r.kind}: mean ${r.mean} HU is between the lung and the lesion`);
 
     const head = await saveNow(page, 'ROIs on the axial view');
