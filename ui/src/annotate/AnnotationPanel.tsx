@@ -219,6 +219,12 @@ export function AnnotationPanel(props: PanelProps) {
   useEffect(() => {
     controller.onMessage = notify;
   }, [controller, notify]);
+  // A save that failed for want of a connection is retried as soon as the browser is back online.
+  useEffect(() => {
+    const online = () => void session.retry();
+    window.addEventListener('online', online);
+    return () => window.removeEventListener('online', online);
+  }, [session]);
   const [filling, setFilling] = useState(false);
   const fillBetween = useCallback(() => {
     if (!mpr || filling) return;
@@ -459,7 +465,14 @@ export function AnnotationPanel(props: PanelProps) {
           {status.state === 'saving' && 'Saving…'}
           {status.state === 'saved' && `Saved as revision ${status.revision.number}${snap.dirty ? ' · unsaved changes' : ''}`}
           {status.state === 'idle' && (snap.dirty ? 'Unsaved changes (autosave in a few seconds)' : snap.head ? `Revision ${snap.headNumber}` : 'Nothing saved yet')}
-          {status.state === 'error' && <span className="notice notice-error">{status.message}</span>}
+          {status.state === 'error' && (
+            <span className="notice notice-error" data-testid="save-error">
+              {status.message}{' '}
+              <button type="button" data-testid="retry-save" onClick={() => void session.retry()}>
+                Retry
+              </button>
+            </span>
+          )}
         </div>
         {status.state === 'conflict' && (
           <div className="conflict" data-testid="conflict">

@@ -19,6 +19,15 @@ const set = { id: 's1', projectId: 'p', studyUID: '1.2', reader: 'ann', headNumb
 const rev = (id: string, number: number, extra: Record<string, unknown> = {}) => ({ id, number, author: 'ann', contentHash: 'h', createdAt: '', setId: 's1', ...extra });
 const item = { id: 'i1', kind: 'length' as const, label: 'mass', source: { type: 'human' }, lps: [[0, 0, 0], [10, 0, 0]] as Array<[number, number, number]> };
 
+/** A session (autosave off) on the loaded head with one item added. */
+async function editedSession(api: ApiClient): Promise<AnnotationSession> {
+  const s = new AnnotationSession({ api, projectId: 'p', studyUID: '1.2', reader: 'ann', content: () => ({ items: [item], answers: [] }) });
+  s.autosaveMs = 0;
+  await s.load();
+  s.changed();
+  return s;
+}
+
 describe('AnnotationSession', () => {
   test('the first save opens the set and sends If-None-Match: *, the next If-Match with the head; only changed slices', async () => {
     const { api, calls } = fake(json(200, []), json(201, set), json(201, rev('r1', 1)), json(200, []), json(201, rev('r2', 2)), json(200, []));
@@ -55,10 +64,7 @@ describe('AnnotationSession', () => {
       json(200, rev('r9', 2, { author: 'other', message: 'theirs' })),
       json(200, { from: 'r1', to: 'r9', added: [{ id: 'x', after: { ...item, id: 'x' } }], removed: [], changed: [], answers: [], voxels: [] }),
     );
-    const s = new AnnotationSession({ api, projectId: 'p', studyUID: '1.2', reader: 'ann', content: () => ({ items: [item], answers: [] }) });
-    s.autosaveMs = 0;
-    await s.load();
-    s.changed();
+    const s = await editedSession(api);
     expect(await s.save('mine')).toBeUndefined();
     const st = s.snapshot().status;
     expect(st.state).toBe('conflict');
@@ -83,4 +89,32 @@ test('a loaded revision is not an edit, though the server filled in authors', as
   await s.load();
   s.changed();
   expect(s.snapshot().dirty).toBe(false);
+});
+
+test('a save without a connection keeps the edits, says so, and retry saves them with the same message', async () => {
+  let online = false;
+  const bodies: unknown[] = [];
+  const fetchFn = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = String(input);
+    if (url.includes('/annotation-sets?')) return json(200, [{ ...set, head: 'r1', headNumber: 1 }]);
+    if (url.endsWith('/revisions/r1')) return json(200, rev('r1', 1, { content: { items: [], answers: [], schemaVersion: 1 } }));
+    if (url.endsWith('/revisions') && init?.method === 'POST') {
+      if (!online) throw new TypeError('Failed to fetch');
+      bodies.push(JSON.parse(String(init.body)));
+      return json(201, rev('r2', 2));
+    }
+    return json(200, []);
+  }) as typeof fetch;
+  const s = await editedSession(new ApiClient({ fetch: fetchFn }));
+  expect(await s.save('my lesion')).toBeUndefined();
+  const st = s.snapshot().status;
+  expect(st.state).toBe('error');
+  if (st.state === 'error') expect(st.message).toMatch(/^Not saved: cannot reach the radmark server.*Your changes are kept.*when the connection is back/);
+  expect(s.snapshot().dirty).toBe(true);
+  online = true;
+  expect((await s.retry())?.id).toBe('r2');
+  expect(bodies).toMatchObject([{ parent: 'r1', message: 'my lesion', items: [{ id: 'i1' }] }]);
+  expect(s.snapshot().dirty).toBe(false);
+  // Nothing to retry once saved.
+  expect(await s.retry()).toBeUndefined();
 });

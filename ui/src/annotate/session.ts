@@ -85,6 +85,8 @@ export class AnnotationSession {
   private listeners = new Set<() => void>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private saving: Promise<unknown> | undefined;
+  /** The message of the save that failed, for its retry. */
+  private failedMessage: string | undefined;
   private snap: SessionSnapshot;
   /** Autosave this long after the last change (ms); 0 turns it off. */
   autosaveMs = 3000;
@@ -253,11 +255,22 @@ export class AnnotationSession {
         void this.refreshHistory();
         return undefined;
       }
-      this.status = { state: 'error', message: `Not saved: ${describeError(err)}. Your changes are kept; they are saved at the next attempt.` };
+      const offline = err instanceof ApiError && err.code === 'network';
+      this.status = {
+        state: 'error',
+        message: `Not saved: ${describeError(err)}. Your changes are kept (also in this browser); ${offline ? 'they are saved when the connection is back' : 'they are saved at the next attempt'}, or press Retry.`,
+      };
+      this.failedMessage = message;
       this.emit();
       if (!(err instanceof ApiError && err.status === 401) && this.autosaveMs > 0) this.timer = setTimeout(() => void this.save(message), this.autosaveMs * 3);
       return undefined;
     }
+  }
+
+  /** After a failed save (the connection is back, or the reader pressed Retry): saves now. */
+  async retry(): Promise<Revision | undefined> {
+    if (this.status.state !== 'error') return undefined;
+    return this.save(this.failedMessage ?? 'autosave');
   }
 
   /** Conflict: drop my changes and load the other writer's head. */

@@ -59,6 +59,12 @@ describe('QIDO-RS study search', () => {
     expect(err).toBeInstanceOf(DicomWebError);
     expect((err as Error).message).toBe('the study search failed: HTTP 400 — bad StudyDate');
   });
+  it('says plainly that a study may not be opened (403), with the archive\'s reason', async () => {
+    const fetchFn = (async () => new Response(JSON.stringify({ error: { code: 'forbidden', message: 'archive.search needs a role in a project' } }), { status: 403 })) as unknown as typeof fetch;
+    const err = await new DicomWebClient('http://h/dicomweb', fetchFn).searchSeries('1.2.3').catch((e: unknown) => e);
+    expect((err as DicomWebError).status).toBe(403);
+    expect((err as Error).message).toBe('You may not open this: the series list of study 1.2.3 was refused (archive.search needs a role in a project). Ask a manager of a project that holds the study to give you a role there.');
+  });
   it('reads an empty 204 answer as no studies', async () => {
     const calls: string[] = [];
     const fetchFn = (async (u: string) => {

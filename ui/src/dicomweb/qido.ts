@@ -140,10 +140,15 @@ export class DicomWebClient {
     if (!res.ok) {
       let detail = text.replace(/\s+/g, ' ').trim().slice(0, 300);
       try {
-        const p = JSON.parse(text) as { detail?: string };
+        // problem+json (detail) or the archive's own error document (error.message)
+        const p = JSON.parse(text) as { detail?: string; error?: { message?: string } };
         if (p && typeof p.detail === 'string') detail = p.detail;
+        else if (p && typeof p.error?.message === 'string') detail = p.error.message;
       } catch {
         // plain text error
+      }
+      if (res.status === 403) {
+        throw new DicomWebError(`You may not open this: ${what} was refused (${detail || 'HTTP 403'}). Ask a manager of a project that holds the study to give you a role there.`, 403);
       }
       throw new DicomWebError(`${what} failed: HTTP ${res.status}${detail ? ` — ${detail}` : ''}`, res.status);
     }
