@@ -30,6 +30,30 @@ func (s *Service) COCO(ctx context.Context, op annotation.Op, project radmark.ID
 	if err != nil {
 		return nil, err
 	}
+	var revs []radmark.ID
+	for _, set := range sets {
+		if set.Head != "" {
+			revs = append(revs, set.Head)
+		}
+	}
+	return s.cocoOf(ctx, op, p, schema, revs)
+}
+
+// COCORevisions builds a COCO document, as COCO does, of the given
+// revisions of a project (a release's frozen ones), in their order.
+func (s *Service) COCORevisions(ctx context.Context, op annotation.Op, project radmark.ID, revisions []radmark.ID) (*coco.Dataset, error) {
+	p, err := s.Annotations.Project(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := s.Annotations.Schema(ctx, project, 0)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", project, err)
+	}
+	return s.cocoOf(ctx, op, p, schema, revisions)
+}
+
+func (s *Service) cocoOf(ctx context.Context, op annotation.Op, p *radmark.Project, schema *radmark.LabelSchema, revisions []radmark.ID) (*coco.Dataset, error) {
 	b := &cocoBuilder{ds: &coco.Dataset{
 		Info: coco.Info{Description: p.Name, Version: fmt.Sprintf("schema %d", schema.Version),
 			Year: p.CreatedAt.UTC().Year(), Contributor: s.Software, DateCreated: p.CreatedAt.UTC().Format("2006-01-02")},
@@ -45,19 +69,20 @@ func (s *Service) COCO(ctx context.Context, op annotation.Op, project radmark.ID
 		b.ds.Categories = append(b.ds.Categories, c)
 		b.categories[l.ID] = i + 1
 	}
-	for _, set := range sets {
-		if set.Head == "" {
-			continue
-		}
-		r, err := s.revision(ctx, op, set.Head)
+	for _, id := range revisions {
+		r, err := s.revision(ctx, op, id)
 		if err != nil {
 			return nil, err
 		}
+		set := r.set
+		if set.ProjectID != p.ID {
+			return nil, radmark.Errorf(radmark.EINVALID, "revision %s is not in project %s", id, p.ID)
+		}
 		if err := s.cocoItems(ctx, b, set, r); err != nil {
-			return nil, fmt.Errorf("revision %s: %w", set.Head, err)
+			return nil, fmt.Errorf("revision %s: %w", id, err)
 		}
 		if err := s.cocoMasks(ctx, op, b, set, r); err != nil {
-			return nil, fmt.Errorf("revision %s: %w", set.Head, err)
+			return nil, fmt.Errorf("revision %s: %w", id, err)
 		}
 	}
 	return b.ds, nil

@@ -620,6 +620,9 @@ func (s *Service) exportCases(ctx context.Context, op annotation.Op, project *ra
 			return err
 		}
 	}
+	if err := s.exportCOCO(ctx, op, project, cases, st); err != nil {
+		return err
+	}
 	if len(images) == 0 {
 		return nil // nothing segmented: no nnU-Net dataset
 	}
@@ -640,7 +643,8 @@ func (s *Service) exportCases(ctx context.Context, op annotation.Op, project *ra
 
 // exportSR writes a case's DICOM SR TID 1500 Measurement Report when its
 // revision holds something a report carries (items other than
-// segmentations, or answers) and lies on one series, as SR export needs.
+// segmentations, or answers) and lies on one series of cross-sectional
+// images, as SR export needs.
 func (s *Service) exportSR(ctx context.Context, op annotation.Op, c *frozen, st *stage) error {
 	content := c.rev.Content
 	reportable := len(content.Answers) > 0
@@ -649,6 +653,11 @@ func (s *Service) exportSR(ctx context.Context, op annotation.Op, c *frozen, st 
 	}
 	if !reportable || c.set.SeriesUID == "" {
 		return nil
+	}
+	// A projection image has no patient geometry for an SR's coordinates;
+	// its annotations go into the release's COCO documents.
+	if flat, err := s.isProjection(ctx, c.set.SeriesUID); err != nil || flat {
+		return err
 	}
 	ds, err := s.Exchange.SR(ctx, op, c.Revision)
 	if err != nil {
@@ -659,6 +668,64 @@ func (s *Service) exportSR(ctx context.Context, op annotation.Op, c *frozen, st 
 		return err
 	}
 	c.Files = append(c.Files, path)
+	return nil
+}
+
+// projectionClasses are the SOP classes of 2D projection images (CR, DX,
+// MG, IO for presentation and processing, XA, RF), which have no patient
+// geometry: their annotations are in image pixels.
+var projectionClasses = map[radmark.UID]bool{
+	"1.2.840.10008.5.1.4.1.1.1": true, "1.2.840.10008.5.1.4.1.1.1.1": true, "1.2.840.10008.5.1.4.1.1.1.1.1": true,
+	"1.2.840.10008.5.1.4.1.1.1.2": true, "1.2.840.10008.5.1.4.1.1.1.2.1": true, "1.2.840.10008.5.1.4.1.1.1.3": true,
+	"1.2.840.10008.5.1.4.1.1.1.3.1": true, "1.2.840.10008.5.1.4.1.1.12.1": true, "1.2.840.10008.5.1.4.1.1.12.2": true,
+}
+
+// isProjection reports whether a series holds 2D projection images.
+func (s *Service) isProjection(ctx context.Context, series radmark.UID) (bool, error) {
+	ins, err := s.Archive.Select(ctx, "", series, "")
+	if err != nil {
+		return false, fmt.Errorf("series %s: %w", series, err)
+	}
+	return len(ins) > 0 && projectionClasses[ins[0].SOPClassUID], nil
+}
+
+// exportCOCO writes, when the release holds 2D cases (X-ray), one COCO
+// document per part (coco/train.json, coco/validation.json,
+// coco/test.json) of those cases' frozen revisions.
+func (s *Service) exportCOCO(ctx context.Context, op annotation.Op, project *radmark.Project, cases []*frozen, st *stage) error {
+	parts := map[string][]*frozen{}
+	for _, c := range cases {
+		if len(c.series) == 0 {
+			continue
+		}
+		flat, err := s.isProjection(ctx, c.series[0])
+		if err != nil {
+			return err
+		}
+		if flat {
+			parts[c.Split] = append(parts[c.Split], c)
+		}
+	}
+	for _, part := range []string{Train, Validation, Test} {
+		if len(parts[part]) == 0 {
+			continue
+		}
+		revs := make([]radmark.ID, len(parts[part]))
+		for i, c := range parts[part] {
+			revs[i] = c.Revision
+		}
+		ds, err := s.Exchange.COCORevisions(ctx, op, project.ID, revs)
+		if err != nil {
+			return fmt.Errorf("COCO of the %s part: %w", part, err)
+		}
+		path := "coco/" + part + ".json"
+		if err := st.add(path, func(w io.Writer) error { return writeJSON(w, ds) }); err != nil {
+			return err
+		}
+		for _, c := range parts[part] {
+			c.Files = append(c.Files, path)
+		}
+	}
 	return nil
 }
 

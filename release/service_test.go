@@ -1,11 +1,14 @@
 package release_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -15,6 +18,7 @@ import (
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/archive"
+	"github.com/radmark/radmark/coco"
 	"github.com/radmark/radmark/deid"
 	"github.com/radmark/radmark/exchange"
 	"github.com/radmark/radmark/internal/testdb"
@@ -348,5 +352,98 @@ func TestCreateWithSR(t *testing.T) {
 			}
 			e.noTemp()
 		})
+	}
+}
+
+// TestReleaseCOCO: a release of 2D cases (chest X-rays) carries a COCO
+// document per part, built from the frozen revisions: a later revision of
+// the same set is not in it, and the manifest lists the file with its
+// case.
+func TestReleaseCOCO(t *testing.T) {
+	for _, eng := range testdb.Engines {
+		t.Run(eng.Name, func(t *testing.T) {
+			e := newEnv(t, eng.Open)
+			ctx := t.Context()
+			sc, err := e.ann.Schema(ctx, e.project.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc.Labels[1].Kinds = append(sc.Labels[1].Kinds, radmark.KindBox2D)
+			if _, err := e.ann.PutSchema(ctx, e.op, e.project.ID, sc.Version, sc.Labels, nil); err != nil {
+				t.Fatal(err)
+			}
+			xr, err := phantom.GenerateXRay(phantom.XRaySmall())
+			if err != nil {
+				t.Fatal(err)
+			}
+			testdb.Ingest(t, e.archive, xr.Dataset)
+			study, series := radmark.UID(xr.Dataset.Strings(0x0020000D)[0]), radmark.UID(xr.Dataset.Strings(0x0020000E)[0])
+			img := &radmark.ImageRef{SOPInstanceUID: radmark.UID(xr.Dataset.Strings(0x00080018)[0])}
+			set, err := e.ann.CreateSet(ctx, e.op, e.project.ID, study, series, "reader")
+			if err != nil {
+				t.Fatal(err)
+			}
+			box := func(x0, y0, x1, y1 float64) *annotation.SaveRequest {
+				return &annotation.SaveRequest{Items: []radmark.Item{{ID: "b1", Kind: radmark.KindBox2D, Label: "nodule",
+					Source: radmark.Source{Type: "human"}, Image: img, Points: [][2]float64{{x0, y0}, {x1, y1}}}}}
+			}
+			frozen, err := e.ann.Save(ctx, e.op, set.ID, box(20, 10, 50, 40))
+			if err != nil {
+				t.Fatal(err)
+			}
+			later := box(100, 100, 110, 120)
+			later.Parent = frozen.ID
+			if _, err := e.ann.Save(ctx, e.op, set.ID, later); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.svc.Create(ctx, e.op, release.Request{Project: e.project.ID, Revisions: []radmark.ID{frozen.ID},
+				Fractions: release.Fractions{Train: 1}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := e.svc.Write(ctx, res.Release.ID, "tar", &buf); err != nil {
+				t.Fatal(err)
+			}
+			files := untar(t, buf.Bytes())
+			var doc coco.Dataset
+			if err := json.Unmarshal(files["release-"+res.Release.ID+"/coco/train.json"], &doc); err != nil {
+				t.Fatalf("coco/train.json: %v (files %v)", err, slices.Sorted(maps.Keys(files)))
+			}
+			if len(doc.Images) != 1 || doc.Images[0].Width != 250 || doc.Images[0].Height != 300 {
+				t.Errorf("COCO images %+v, want the one 250×300 X-ray", doc.Images)
+			}
+			if len(doc.Annotations) != 1 || doc.Annotations[0].BBox != [4]float64{20, 10, 30, 30} {
+				t.Errorf("COCO annotations %+v, want the frozen box [20 10 30 30]", doc.Annotations)
+			}
+			if _, ok := files["release-"+res.Release.ID+"/coco/test.json"]; ok {
+				t.Error("an empty test part has a COCO file")
+			}
+			rep := e.download(res.Release.ID, "zip")
+			if c := rep.Manifest.Cases; len(c) != 1 || !slices.Contains(c[0].Files, "coco/train.json") {
+				t.Errorf("the manifest's case does not list coco/train.json: %+v", c)
+			}
+		})
+	}
+}
+
+// untar reads a tar into name → content.
+func untar(t *testing.T, b []byte) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h.Name] = data
 	}
 }
