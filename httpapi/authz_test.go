@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/radmark/radmark/audit"
 	"github.com/radmark/radmark/auth"
 	"github.com/radmark/radmark/deid"
+	"github.com/radmark/radmark/intake"
 	"github.com/radmark/radmark/exchange"
 	"github.com/radmark/radmark/internal/testdb"
 	"github.com/radmark/radmark/job"
@@ -437,9 +439,8 @@ func (m recordingMux) HandleFunc(pattern string, _ func(http.ResponseWriter, *ht
 // routes. Every route but the public ones answers 401 without
 // credentials and with a revoked API token.
 func TestEveryRouteRefusesAnonymousWithAccounts(t *testing.T) {
-	e := newAPIEnv(t, testdb.Engines[0])
+	e, accounts := newServeLikeEnv(t)
 	store := e.srv.Annotations.Store.(testdb.Store)
-	accounts := &auth.Service{Store: store}
 	op := auth.Op{Actor: "test"}
 	u, err := accounts.CreateUser(t.Context(), op, auth.NewUser{Name: "carol", Admin: true, Password: "a long enough password"})
 	if err != nil {
@@ -452,11 +453,6 @@ func TestEveryRouteRefusesAnonymousWithAccounts(t *testing.T) {
 	if err := accounts.RevokeToken(t.Context(), op, u, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.srv.Auth = &Accounts{Auth: accounts}
-	e.srv.Policy = &policy.Policy{Members: store}
-	wf := &workflow.Service{Store: store, Annotations: e.srv.Annotations, Archive: store, Roster: workflow.AccountRoster{Accounts: store}}
-	e.srv.Workflow, e.srv.Studies, e.srv.Gate = wf, wf, wf
-	wireJobs(t, e, store)
 	ts := httptest.NewServer(e.srv.Handler())
 	defer ts.Close()
 	env := &authzEnv{apiEnv: e, ts: ts, project: "p", set: &radmark.AnnotationSet{ID: "s"}, revision: &radmark.Revision{ID: "r"}, store: store}
@@ -479,7 +475,7 @@ func TestEveryRouteRefusesAnonymousWithAccounts(t *testing.T) {
 			t.Errorf("revoked token %s %s = %d %s, want 401 saying it was revoked", rt.Method, rt.Path, st, b)
 		}
 	}
-	for _, tag := range []string{"annotations", "projects", "audit", "exports", "jobs", "releases"} {
+	for _, tag := range []string{"annotations", "projects", "audit", "exports", "jobs", "releases", "deid"} {
 		if !seen[tag] {
 			t.Errorf("no %s routes enumerated", tag)
 		}
@@ -503,6 +499,31 @@ func wireJobs(t *testing.T, e *apiEnv, store testdb.Store) {
 	e.srv.Exports = &exchange.Exports{Exchange: x, Blobs: e.srv.Annotations.Blobs, TempDir: t.TempDir()}
 	e.srv.Releases = &release.Service{Store: store.(release.Store), Blobs: e.srv.Annotations.Blobs, Exchange: x, Archive: e.srv.Archive,
 		Studies: store, Cases: store, Profiles: store.(deid.ProfileSource), TempDir: t.TempDir(), Software: "test"}
+}
+
+// newServeLikeEnv is a server with every part `radmark serve` wires —
+// accounts, policy, workflow, jobs, exports, releases, de-identification —
+// so that every route is registered.
+func newServeLikeEnv(t *testing.T) (*apiEnv, *auth.Service) {
+	t.Helper()
+	e := newAPIEnv(t, testdb.Engines[0])
+	store := e.srv.Annotations.Store.(testdb.Store)
+	accounts := &auth.Service{Store: store}
+	e.srv.Auth = &Accounts{Auth: accounts}
+	e.srv.Policy = &policy.Policy{Members: store}
+	wf := &workflow.Service{Store: store, Annotations: e.srv.Annotations, Archive: store, Roster: workflow.AccountRoster{Accounts: store}}
+	e.srv.Workflow, e.srv.Studies, e.srv.Gate = wf, wf, wf
+	wireJobs(t, e, store)
+	wireIntake(e, store, wf)
+	return e, accounts
+}
+
+// wireIntake gives the server de-identification into projects, as
+// `radmark serve` does, so the de-identification routes are registered.
+func wireIntake(e *apiEnv, store testdb.Store, wf *workflow.Service) {
+	ds := store.(deid.Store)
+	e.srv.UseIntake(&intake.Service{Archive: e.srv.Archive, Store: ds, Blobs: e.srv.Annotations.Blobs, Cases: wf,
+		Deid: &deid.Service{Profiles: ds, SiteSecret: bytes.Repeat([]byte("x"), 32)}})
 }
 
 // withJobObjects makes a succeeded export job and a release of the
