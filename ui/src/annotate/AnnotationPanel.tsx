@@ -6,14 +6,15 @@
 /* oxlint-disable react/immutability, react/refs, react/exhaustive-effect-dependencies, react/memo-dependencies, react-hooks/exhaustive-deps */
 import { utilities as csUtils } from '@cornerstonejs/core';
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import type { Answer, Item, LabelSchema, Question } from '../api/client.ts';
+import type { Answer, Label, LabelSchema, Question } from '../api/client.ts';
 import { describeError } from '../api/client.ts';
 import { useServices } from '../state/useStore.ts';
 import type { ViewerController } from '../viewer/cornerstone.ts';
 import { type AnswerTarget, answerKey, answersForItems, findAnswer, targetOf, withAnswer } from './answers.ts';
 import { type Draft, AnnotationSession, loadDraft, openSessions } from './session.ts';
 import { type EditAction, type KeyBinding, actionForKey, loadBindings } from './shortcuts.ts';
-import { type AnnotationController, type Segment, type ShownItem, TOOL_DEFS, type ToolId, hexColor, instanceName } from './tools.ts';
+import { type Segment, defaultSegments, overlappingSegment, segmentItems, segmentKey, segmentPlace, segmentsFromItems } from './segments.ts';
+import { type AnnotationController, type ShownItem, TOOL_DEFS, type ToolId, instanceName } from './tools.ts';
 
 const history = csUtils.HistoryMemo.DefaultHistoryMemo;
 
@@ -29,14 +30,6 @@ export interface PanelProps {
   /** Registers the panel's key handler with the viewer (returns true when the key was used). */
   setKeyHandler: (h: ((e: KeyboardEvent) => boolean) | undefined) => void;
   bindingsVersion: number;
-}
-
-/** One segmentation item per segment value present in the labelmap (layer 0). */
-function segmentItems(labelmap: Uint8Array | undefined, segments: Segment[]): Item[] {
-  if (!labelmap) return [];
-  const present = new Set<number>();
-  for (let i = 0; i < labelmap.length; i++) if (labelmap[i]) present.add(labelmap[i]);
-  return segments.filter((s) => present.has(s.value)).map((s) => ({ id: `seg-${s.label.id}`, kind: 'segmentation', label: s.label.id, source: { type: 'human' }, segment: { layer: 0, value: s.value } }));
 }
 
 function fmt(n: number | undefined, d = 1): string {
@@ -75,12 +68,13 @@ export function AnnotationPanel(props: PanelProps) {
   const { api, store } = useServices();
   const notify = useCallback((level: 'error' | 'warning' | 'info', text: string) => store.dispatch({ type: 'notify', level, text }), [store]);
   const labels = useMemo(() => schema.labels ?? [], [schema]);
-  const segLabels = useMemo(() => labels.filter((l) => !l.kinds || l.kinds.includes('segmentation')), [labels]);
-  const [segments, setSegments] = useState<Segment[]>(() => segLabels.map((l, i) => ({ value: i + 1, label: l, color: hexColor(l.color), visible: true, locked: false })));
+  const [segments, setSegments] = useState<Segment[]>(() => defaultSegments(labels));
   const segmentsRef = useRef<Segment[]>(segments);
   segmentsRef.current = segments;
   const [opacity, setOpacity] = useState(0.5);
   const [activeLabel, setActiveLabel] = useState<string | undefined>(labels[0]?.id);
+  /** The segment (segmentKey) the labelmap tools paint, when the label has several; else the label's. */
+  const [activeSeg, setActiveSeg] = useState<string | undefined>();
   const [tool, setTool] = useState<ToolId | undefined>();
   const [brush, setBrush] = useState(10);
   const [hu, setHu] = useState<[number, number]>([-100, 200]);
@@ -109,10 +103,10 @@ export function AnnotationPanel(props: PanelProps) {
       new AnnotationSession({
         api, projectId, studyUID, reader, shape,
         content: (): Draft => {
-          const labelmap = controller.labelmapBytes();
-          const items = [...controller.shownItems().map((s) => s.item), ...segmentItems(labelmap, segmentsRef.current)];
+          const labelmaps = controller.labelmapLayerBytes();
+          const items = [...controller.shownItems().map((s) => s.item), ...segmentItems(labelmaps, segmentsRef.current)];
           // An answer about an item that was deleted or undone goes with it.
-          return { items, answers: answersForItems(answersRef.current, items), labelmap };
+          return { items, answers: answersForItems(answersRef.current, items), labelmaps };
         },
       }),
   );
@@ -127,14 +121,23 @@ export function AnnotationPanel(props: PanelProps) {
     () => controller.shownItems(),
   );
 
+  /** Shows a revision: its segments (where each label's voxels are: layers and values), items, labelmap layers and answers. */
   const apply = useCallback(
-    (d: Draft | undefined) => {
+    async (d: Draft | undefined) => {
+      const segs = segmentsFromItems(labels, d?.items ?? [], segmentsRef.current);
+      segmentsRef.current = segs;
+      setSegments(segs);
+      setActiveSeg(undefined);
       controller.loadItems(d?.items ?? []);
-      if (controller.hasLabelmap) controller.setLabelmapBytes(d?.labelmap);
       setAnswers(d?.answers ?? []);
+      // The labelmap is made when the revision has one or a labelmap tool is picked (see below).
+      if (!mpr || !(controller.hasLabelmap || d?.labelmaps?.size)) return;
+      await controller.attachLabelmap(segs);
+      for (const layer of controller.labelmapLayers) controller.setLabelmapBytes(d?.labelmaps?.get(layer), layer);
     },
-    [controller],
+    [controller, labels, mpr],
   );
+  const applyOrSay = useCallback((d: Draft | undefined) => apply(d).catch((err: unknown) => notify('error', `The revision could not be shown: ${describeError(err)}`)), [apply, notify]);
 
   // Labelmap, then the stored head (and any unsaved draft of it).
   useEffect(() => {
@@ -143,10 +146,8 @@ export function AnnotationPanel(props: PanelProps) {
       controller.schemaLabels = labels;
       const d = await session.load(ctl.signal);
       if (ctl.signal.aborted) return;
-      // The labelmap is made when the revision has one or a labelmap tool is picked (see below).
-      if (mpr && d?.labelmap) await controller.attachLabelmap(segments);
+      await apply(d);
       if (ctl.signal.aborted) return;
-      apply(d);
       const draft = loadDraft(session.draftKey);
       if (draft && draft.base === (session.snapshot().head ?? '')) {
         controller.loadItems(draft.items);
@@ -160,7 +161,7 @@ export function AnnotationPanel(props: PanelProps) {
     });
     return () => ctl.abort();
     // segments' styling is applied separately
-  }, [controller, session, mpr, apply, notify, labels]);
+  }, [controller, session, apply, notify, labels]);
 
   // Every change marks the session dirty (and schedules the autosave).
   useEffect(() => {
@@ -193,16 +194,25 @@ export function AnnotationPanel(props: PanelProps) {
   useEffect(() => controller.styleSegments(segments, opacity), [controller, segments, opacity, snap.head]);
   useEffect(() => {
     controller.currentLabel = activeLabel;
-    const seg = segments.find((s) => s.label.id === activeLabel);
-    if (seg) controller.setActiveSegment(seg.value);
-  }, [controller, activeLabel, segments]);
+    const seg = segments.find((s) => segmentKey(s) === activeSeg && s.label.id === activeLabel) ?? segments.find((s) => s.label.id === activeLabel);
+    if (seg) controller.setActiveSegment(seg.layer, seg.value);
+  }, [controller, activeLabel, activeSeg, segments]);
+  /** A new segment of a label on a layer of its own, made the active one: painting it leaves the other segments' voxels alone. */
+  const addOverlapping = (label: Label) => {
+    const seg = overlappingSegment(segmentsRef.current, label);
+    const next = [...segmentsRef.current, seg];
+    segmentsRef.current = next;
+    setSegments(next);
+    setActiveLabel(label.id);
+    setActiveSeg(segmentKey(seg));
+    if (controller.hasLabelmap) void controller.ensureLayers(next).then(() => controller.styleSegments(segmentsRef.current, opacity), (err: unknown) => notify('error', `The new layer cannot be made: ${describeError(err)}`));
+    notify('info', `New ${label.name} segment on layer ${seg.layer}: paint it over other segments, they keep their voxels.`);
+  };
   useEffect(() => {
     const def = TOOL_DEFS.find((d) => d.id === tool);
     if (def?.labelmap && mpr && !controller.hasLabelmap) {
       void controller.attachLabelmap(segmentsRef.current).then(() => {
         controller.styleSegments(segmentsRef.current);
-        const seg = segmentsRef.current.find((x) => x.label.id === controller.currentLabel) ?? segmentsRef.current[0];
-        if (seg) controller.setActiveSegment(seg.value);
         controller.setBrushSize(brush);
         viewer.setAnnotationTool(instanceName(def.id));
       }, (err: unknown) => notify('error', `The labelmap cannot be made on this series: ${describeError(err)}`));
@@ -301,6 +311,18 @@ export function AnnotationPanel(props: PanelProps) {
     return () => setKeyHandler(undefined);
   }, [setKeyHandler, bindings, run, tool]);
 
+  const toggle = (seg: Segment, change: Partial<Segment>) => setSegments((ss) => ss.map((s) => (segmentKey(s) === segmentKey(seg) ? { ...s, ...change } : s)));
+  /** Show/hide and lock of one segment. */
+  const controls = (seg: Segment, testid: string) => (
+    <>
+      <button type="button" className="link" title="Show/hide" onClick={(e) => (e.stopPropagation(), toggle(seg, { visible: !seg.visible }))}>
+        {seg.visible ? 'shown' : 'hidden'}
+      </button>
+      <button type="button" className="link" title="Lock" data-testid={`lock-${testid}`} onClick={(e) => (e.stopPropagation(), toggle(seg, { locked: !seg.locked }))}>
+        {seg.locked ? 'locked' : 'lock'}
+      </button>
+    </>
+  );
   const keyOf = (a: EditAction) => bindings.find((b) => b.action === a)?.key ?? '';
   const questions = schema.questions ?? [];
   const selectedItem = stableItems.find((s) => s.item.id === selected)?.item;
@@ -358,24 +380,50 @@ export function AnnotationPanel(props: PanelProps) {
       <section>
         <h3>Labels</h3>
         {labels.map((l) => {
-          const seg = segments.find((s) => s.label.id === l.id);
+          const own = segments.filter((s) => s.label.id === l.id);
+          const activeOwn = own.find((s) => segmentKey(s) === activeSeg) ?? own[0];
+          // One row per segment of the label (a label has one, unless it overlaps itself or a revision has several).
           return (
-            <div key={l.id} className={`seg${activeLabel === l.id ? ' active' : ''}`} data-testid={`label-${l.id}`} onClick={() => setActiveLabel(l.id)}>
-              <span className="swatch" style={{ background: l.color }} />
-              <span style={{ flex: 1 }}>
-                {l.name}
-                {seg && mpr ? ` (${seg.value})` : ''}
-              </span>
-              {seg && mpr && (
-                <>
-                  <button type="button" className="link" title="Show/hide" onClick={(e) => (e.stopPropagation(), setSegments((ss) => ss.map((s) => (s.value === seg.value ? { ...s, visible: !s.visible } : s))))}>
-                    {seg.visible ? 'shown' : 'hidden'}
-                  </button>
-                  <button type="button" className="link" title="Lock" data-testid={`lock-${l.id}`} onClick={(e) => (e.stopPropagation(), setSegments((ss) => ss.map((s) => (s.value === seg.value ? { ...s, locked: !s.locked } : s))))}>
-                    {seg.locked ? 'locked' : 'lock'}
-                  </button>
-                </>
-              )}
+            <div key={l.id}>
+              <div
+                className={`seg${activeLabel === l.id && activeOwn === own[0] ? ' active' : ''}`}
+                onClick={() => {
+                  setActiveLabel(l.id);
+                  setActiveSeg(own[0] ? segmentKey(own[0]) : undefined);
+                }}
+              >
+                <span className="swatch" style={{ background: l.color }} />
+                {/* The name is what tests and readers click (the buttons beside it do other things). */}
+                <span style={{ flex: 1 }} data-testid={`label-${l.id}`}>
+                  {l.name}
+                  {own[0] && mpr ? ` (${segmentPlace(own[0])})` : ''}
+                </span>
+                {own[0] && mpr && (
+                  <>
+                    {controls(own[0], l.id)}
+                    <button type="button" className="link" title="A new segment of this label on a layer of its own, to paint over other segments (they keep their voxels)" data-testid={`overlap-${l.id}`} onClick={(e) => (e.stopPropagation(), addOverlapping(l))}>
+                      +layer
+                    </button>
+                  </>
+                )}
+              </div>
+              {mpr &&
+                own.slice(1).map((seg) => (
+                  <div
+                    key={segmentKey(seg)}
+                    className={`seg sub${activeLabel === l.id && activeOwn === seg ? ' active' : ''}`}
+                    onClick={() => {
+                      setActiveLabel(l.id);
+                      setActiveSeg(segmentKey(seg));
+                    }}
+                  >
+                    <span className="swatch" style={{ background: l.color }} />
+                    <span style={{ flex: 1 }} data-testid={`segment-${l.id}-${seg.layer}-${seg.value}`}>
+                      {l.name} ({segmentPlace(seg)})
+                    </span>
+                    {controls(seg, `${l.id}-${seg.layer}-${seg.value}`)}
+                  </div>
+                ))}
             </div>
           );
         })}
@@ -487,7 +535,7 @@ export function AnnotationPanel(props: PanelProps) {
                 {(status.diff.voxels ?? []).map((v, i) => <li key={'v' + i}>labelmap value {v.value}: +{v.added} / −{v.removed} voxels</li>)}
               </ul>
             )}
-            <button type="button" data-testid="take-theirs" onClick={() => void session.takeTheirs().then(apply)}>
+            <button type="button" data-testid="take-theirs" onClick={() => void session.takeTheirs().then(applyOrSay)}>
               Load theirs (drop mine)
             </button>{' '}
             <button type="button" data-testid="keep-mine" onClick={() => void session.keepMine()}>
@@ -509,7 +557,7 @@ export function AnnotationPanel(props: PanelProps) {
                 #{r.number} {r.author} {r.message ? `· ${r.message}` : ''}
               </span>
               {r.id !== snap.head && (
-                <button type="button" className="link" data-testid={`revert-${r.number}`} onClick={() => void session.revert(r.id).then(apply, (err: unknown) => notify('error', `Revert failed: ${describeError(err)}`))}>
+                <button type="button" className="link" data-testid={`revert-${r.number}`} onClick={() => void session.revert(r.id).then(applyOrSay, (err: unknown) => notify('error', `Revert failed: ${describeError(err)}`))}>
                   revert
                 </button>
               )}

@@ -29,29 +29,32 @@ async function editedSession(api: ApiClient): Promise<AnnotationSession> {
 }
 
 describe('AnnotationSession', () => {
-  test('the first save opens the set and sends If-None-Match: *, the next If-Match with the head; only changed slices', async () => {
+  test('the first save opens the set and sends If-None-Match: *, the next If-Match with the head; only changed slices of changed layers', async () => {
     const { api, calls } = fake(json(200, []), json(201, set), json(201, rev('r1', 1)), json(200, []), json(201, rev('r2', 2)), json(200, []));
-    let content: Draft = { items: [item], answers: [], labelmap: new Uint8Array(2 * 2 * 3) };
+    let content: Draft = { items: [item], answers: [], labelmaps: new Map([[0, new Uint8Array(2 * 2 * 3)], [1, new Uint8Array(2 * 2 * 3)]]) };
     const s = new AnnotationSession({ api, projectId: 'p', studyUID: '1.2', reader: 'ann', shape: { seriesUID: '1.2.3', columns: 2, rows: 2, slices: 3 }, content: () => content });
     s.autosaveMs = 0;
     await s.load();
-    content.labelmap![5] = 1;
+    content.labelmaps!.get(0)![5] = 1;
     s.changed();
     expect(s.snapshot().dirty).toBe(true);
     await s.save('first');
     const save1 = calls.find((c) => c.url.endsWith('/revisions') && c.method === 'POST')!;
     expect(save1.headers['If-None-Match']).toBe('*');
-    expect((save1.body as { labelmaps: Array<{ data: Record<string, string>; encoding: string }> }).labelmaps[0].encoding).toBe('rle');
-    expect(Object.keys((save1.body as { labelmaps: Array<{ data: Record<string, string> }> }).labelmaps[0].data)).toEqual(['1']);
+    type Edits = { labelmaps: Array<{ layer: number; data: Record<string, string>; encoding: string }> };
+    // Layer 1 is still empty: nothing to send for it.
+    expect((save1.body as Edits).labelmaps.map((l) => [l.layer, l.encoding, Object.keys(l.data)])).toEqual([[0, 'rle', ['1']]]);
     expect(s.snapshot().head).toBe('r1');
     expect(s.snapshot().dirty).toBe(false);
-    content = { ...content, labelmap: content.labelmap!.slice() };
-    content.labelmap![9] = 1;
+    // The overlapping segment on layer 1, over the voxel of layer 0's, and on slice 2.
+    content = { ...content, labelmaps: new Map([[0, content.labelmaps!.get(0)!.slice()], [1, content.labelmaps!.get(1)!.slice()]]) };
+    content.labelmaps!.get(1)![5] = 1;
+    content.labelmaps!.get(1)![9] = 1;
     s.changed();
     await s.save('second');
     const save2 = calls.filter((c) => c.url.endsWith('/revisions') && c.method === 'POST')[1];
     expect(save2.headers['If-Match']).toBe('"r1"');
-    expect(Object.keys((save2.body as { labelmaps: Array<{ data: Record<string, string> }> }).labelmaps[0].data)).toEqual(['2']);
+    expect((save2.body as Edits).labelmaps.map((l) => [l.layer, Object.keys(l.data)])).toEqual([[1, ['1', '2']]]);
   });
 
   test("a 409 shows the other writer's revision and the diff, and nothing is retried over it", async () => {

@@ -10,8 +10,8 @@ import { changedSlices } from './geometry.ts';
 export interface Draft {
   items: Item[];
   answers: Answer[];
-  /** Layer 0 of the series in the server layout, when the series has a labelmap. */
-  labelmap?: Uint8Array;
+  /** The series' labelmap layers in the server layout, by layer (overlapping segments are on different layers). */
+  labelmaps?: Map<number, Uint8Array>;
 }
 
 export interface LabelmapShape {
@@ -75,7 +75,7 @@ export class AnnotationSession {
   private head: string | undefined;
   private headNumber = 0;
   /** What the head holds, to send only what changed. */
-  private savedLabelmap: Uint8Array | undefined;
+  private savedLabelmaps = new Map<number, Uint8Array>();
   private savedJSON = contentJSON({ items: [], answers: [] });
   /** Changes count only once the head has been loaded. */
   private loaded = false;
@@ -126,7 +126,7 @@ export class AnnotationSession {
     for (const l of this.listeners) l();
   }
 
-  /** Finds this reader's set on the study and reads its head (items, answers, labelmap layer 0). */
+  /** Finds this reader's set on the study and reads its head (items, answers, the series' labelmap layers). */
   async load(signal?: AbortSignal): Promise<Draft | undefined> {
     const sets = await this.api.listAnnotationSets({ project: this.projectId, study: this.studyUID, ...(this.reader ? { reader: this.reader } : {}) }, signal);
     this.set = sets.find((s) => !s.seriesUID && (!this.reader || s.reader === this.reader)) ?? sets.find((s) => !this.reader || s.reader === this.reader);
@@ -143,14 +143,17 @@ export class AnnotationSession {
 
   private async loadRevision(id: string, signal?: AbortSignal): Promise<Draft> {
     const rev = await this.api.getRevision(id, signal);
-    let labelmap: Uint8Array | undefined;
-    if (this.shape && rev.content?.labelmaps?.some((l) => l.layer === 0 && l.seriesUID === this.shape!.seriesUID)) {
-      labelmap = await this.api.getLabelmap(id, 0, signal);
+    const labelmaps = new Map<number, Uint8Array>();
+    const shape = this.shape;
+    if (shape) {
+      const layers = (rev.content?.labelmaps ?? []).filter((l) => l.seriesUID === shape.seriesUID).map((l) => l.layer);
+      const bytes = await Promise.all(layers.map((layer) => this.api.getLabelmap(id, layer, signal)));
+      layers.forEach((layer, n) => labelmaps.set(layer, bytes[n]));
     }
     this.head = rev.id;
     this.headNumber = rev.number;
-    this.savedLabelmap = labelmap;
-    const draft: Draft = { items: rev.content?.items ?? [], answers: rev.content?.answers ?? [], labelmap };
+    this.savedLabelmaps = labelmaps;
+    const draft: Draft = { items: rev.content?.items ?? [], answers: rev.content?.answers ?? [], labelmaps };
     this.savedJSON = contentJSON(draft);
     this.dirty = false;
     this.status = { state: 'idle' };
@@ -174,7 +177,8 @@ export class AnnotationSession {
     if (!this.loaded) return;
     const d = this.content();
     const json = contentJSON(d);
-    const labelChanged = this.shape && d.labelmap ? Object.keys(changedSlices(this.savedLabelmap, d.labelmap, this.shape.columns, this.shape.rows)).length > 0 : false;
+    const shape = this.shape;
+    const labelChanged = !!shape && [...(d.labelmaps ?? [])].some(([layer, bytes]) => Object.keys(changedSlices(this.savedLabelmaps.get(layer), bytes, shape.columns, shape.rows)).length > 0);
     const dirty = json !== this.savedJSON || labelChanged;
     if (dirty) storeDraft(this.draftKey, this.head, d);
     if (dirty !== this.dirty) {
@@ -217,15 +221,16 @@ export class AnnotationSession {
       }
       const base = opts.overHead ?? this.head;
       const labelmaps: LabelmapEdit[] = [];
-      if (this.shape && d.labelmap) {
-        const data = changedSlices(opts.overHead ? undefined : this.savedLabelmap, d.labelmap, this.shape.columns, this.shape.rows);
-        if (Object.keys(data).length || opts.overHead) labelmaps.push({ layer: 0, seriesUID: this.shape.seriesUID, columns: this.shape.columns, rows: this.shape.rows, slices: this.shape.slices, encoding: 'rle', data, ...(opts.overHead ? { replace: true } : {}) });
+      const shape = this.shape;
+      for (const [layer, bytes] of shape ? (d.labelmaps ?? []) : []) {
+        const data = changedSlices(opts.overHead ? undefined : this.savedLabelmaps.get(layer), bytes, shape!.columns, shape!.rows);
+        if (Object.keys(data).length || opts.overHead) labelmaps.push({ layer, seriesUID: shape!.seriesUID, columns: shape!.columns, rows: shape!.rows, slices: shape!.slices, encoding: 'rle', data, ...(opts.overHead ? { replace: true } : {}) });
       }
       const saved = await this.api.saveRevision(this.set.id, { parent: base ?? '', message, items: d.items, answers: d.answers, ...(labelmaps.length ? { labelmaps } : {}) }, base);
       const rev = saved.value;
       this.head = rev.id;
       this.headNumber = rev.number;
-      this.savedLabelmap = d.labelmap?.slice();
+      this.savedLabelmaps = new Map([...(d.labelmaps ?? [])].map(([layer, bytes]) => [layer, bytes.slice()]));
       this.savedJSON = contentJSON(d);
       this.dirty = false;
       this.status = { state: 'saved', revision: rev };

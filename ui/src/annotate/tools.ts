@@ -5,6 +5,7 @@
 import { Enums as CoreEnums, cache, eventTarget, getEnabledElement, utilities as csUtils, volumeLoader, type Types } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import type { Item, Label } from '../api/client.ts';
+import type { Segment } from './segments.ts';
 import type { ViewerController } from '../viewer/cornerstone.ts';
 import { Box3DTool } from './Box3DTool.ts';
 import { type FilledSlice, type InterpolationInput, keySlicesAcross, planesAcross } from './interpolate.ts';
@@ -116,19 +117,6 @@ export function addAnnotationTools(group: tools.Types.IToolGroup, mpr: boolean):
   }
 }
 
-export interface Segment {
-  value: number;
-  label: Label;
-  color: [number, number, number];
-  visible: boolean;
-  locked: boolean;
-}
-
-export function hexColor(hex: string): [number, number, number] {
-  const m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
-  return m ? [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)] : [255, 255, 0];
-}
-
 /** Live numbers of an annotation as Cornerstone computes them while drawing. */
 export interface LiveStats {
   length?: number;
@@ -156,8 +144,14 @@ type CsAnnotation = tools.Types.Annotation & { data: { handles: { points: Types.
  * radmark items. One per shown series.
  */
 export class AnnotationController {
+  /** Layer 0's Cornerstone segmentation (and labelmap volume) id; layer n's is segmentationIdOf(n). */
   readonly segmentationId: string;
   private mapping: VolumeMapping | undefined;
+  /** The labelmap layers made so far (one Cornerstone segmentation each). */
+  private readonly layers = new Set<number>();
+  /** The active segment (layer and value): the brush and the other labelmap tools paint it. */
+  private activeLayer = 0;
+  private activeValue = 1;
   /** The label each Cornerstone annotation was drawn with (by annotation UID). */
   readonly labels = new Map<string, string>();
   currentLabel: string | undefined;
@@ -223,26 +217,42 @@ export class AnnotationController {
     for (const c of this.cleanups.splice(0)) c();
     this.listeners.clear();
     annotationState.state.removeAllAnnotations();
-    try {
-      segmentation.removeSegmentation(this.segmentationId);
-    } catch {
-      // not there
-    }
-    if (cache.getVolume(this.segmentationId)) {
+    for (const layer of this.layers) {
+      const id = this.segmentationIdOf(layer);
       try {
-        cache.removeVolumeLoadObject(this.segmentationId);
+        segmentation.removeSegmentation(id);
       } catch {
-        // already gone
+        // not there
+      }
+      if (cache.getVolume(id)) {
+        try {
+          cache.removeVolumeLoadObject(id);
+        } catch {
+          // already gone
+        }
       }
     }
+    this.layers.clear();
     this.mapping = undefined;
+  }
+
+  segmentationIdOf(layer: number): string {
+    return layer === 0 ? this.segmentationId : `${this.segmentationId}:layer${layer}`;
+  }
+
+  /** The layers made on the shown series, in order. */
+  get labelmapLayers(): number[] {
+    return [...this.layers].sort((a, b) => a - b);
   }
 
   get hasLabelmap(): boolean {
     return !!this.mapping;
   }
 
-  /** Makes the labelmap volume on the shown CT volume (MPR) with the schema's segments. */
+  /**
+   * Makes the labelmap volumes on the shown CT volume (MPR), one per layer
+   * the segments use (layer 0 at least), each shown on every MPR view.
+   */
   async attachLabelmap(segments: Segment[]): Promise<void> {
     const volumeId = this.viewer.currentVolumeId;
     if (!volumeId) return;
@@ -258,21 +268,35 @@ export class AnnotationController {
       },
       this.grid,
     );
-    if (!cache.getVolume(this.segmentationId)) await volumeLoader.createAndCacheDerivedLabelmapVolume(volumeId, { volumeId: this.segmentationId });
-    if (!segmentation.state.getSegmentation(this.segmentationId)) {
-      segmentation.addSegmentations([
-        {
-          segmentationId: this.segmentationId,
-          representation: { type: ToolEnums.SegmentationRepresentations.Labelmap, data: { volumeId: this.segmentationId } },
-          config: { segments: Object.fromEntries(segments.map((s) => [s.value, { segmentIndex: s.value, label: s.label.name, locked: false, active: false, cachedStats: {} }])) },
-        },
-      ]);
-    }
-    const vps = this.viewer.viewports.filter((v) => v.kind !== 'stack');
-    await segmentation.addLabelmapRepresentationToViewportMap(Object.fromEntries(vps.map((v) => [v.id, [{ segmentationId: this.segmentationId }]])));
     this.mapping = mapping;
+    await this.ensureLayers(segments);
     this.styleSegments(segments);
     this.emit();
+  }
+
+  /** Makes the Cornerstone segmentation of every layer the segments use that is not made yet. */
+  async ensureLayers(segments: Segment[]): Promise<void> {
+    const volumeId = this.viewer.currentVolumeId;
+    if (!volumeId || !this.mapping) return;
+    const wanted = [...new Set([0, ...segments.map((s) => s.layer)])].filter((l) => !this.layers.has(l)).sort((a, b) => a - b);
+    const vps = this.viewer.viewports.filter((v) => v.kind !== 'stack');
+    for (const layer of wanted) {
+      const id = this.segmentationIdOf(layer);
+      if (!cache.getVolume(id)) await volumeLoader.createAndCacheDerivedLabelmapVolume(volumeId, { volumeId: id });
+      if (!segmentation.state.getSegmentation(id)) {
+        const own = segments.filter((s) => s.layer === layer);
+        segmentation.addSegmentations([
+          {
+            segmentationId: id,
+            representation: { type: ToolEnums.SegmentationRepresentations.Labelmap, data: { volumeId: id } },
+            config: { segments: Object.fromEntries(own.map((s) => [s.value, { segmentIndex: s.value, label: s.label.name, locked: false, active: false, cachedStats: {} }])) },
+          },
+        ]);
+      }
+      await segmentation.addLabelmapRepresentationToViewportMap(Object.fromEntries(vps.map((v) => [v.id, [{ segmentationId: id }]])));
+      this.layers.add(layer);
+    }
+    if (wanted.length) this.setActiveSegment(this.activeLayer, this.activeValue);
   }
 
   styleSegments(segments: Segment[], opacity = 0.5): void {
@@ -288,20 +312,25 @@ export class AnnotationController {
     for (const v of this.viewer.viewports) {
       if (v.kind === 'stack') continue;
       for (const s of segments) {
-        segmentation.config.color.setSegmentIndexColor(v.id, this.segmentationId, s.value, [...s.color, 255] as Types.Color);
-        segmentation.config.visibility.setSegmentIndexVisibility(v.id, { segmentationId: this.segmentationId, type: ToolEnums.SegmentationRepresentations.Labelmap }, s.value, s.visible);
+        if (!this.layers.has(s.layer)) continue;
+        const id = this.segmentationIdOf(s.layer);
+        segmentation.config.color.setSegmentIndexColor(v.id, id, s.value, [...s.color, 255] as Types.Color);
+        segmentation.config.visibility.setSegmentIndexVisibility(v.id, { segmentationId: id, type: ToolEnums.SegmentationRepresentations.Labelmap }, s.value, s.visible);
       }
     }
-    for (const s of segments) segmentation.segmentLocking.setSegmentIndexLocked(this.segmentationId, s.value, s.locked);
+    for (const s of segments) if (this.layers.has(s.layer)) segmentation.segmentLocking.setSegmentIndexLocked(this.segmentationIdOf(s.layer), s.value, s.locked);
     segmentation.segmentationStyle.setStyle({ type: ToolEnums.SegmentationRepresentations.Labelmap }, { fillAlpha: opacity, fillAlphaInactive: opacity * 0.6, outlineOpacity: 1 } as never);
     this.viewer.renderingEngine?.render();
   }
 
-  setActiveSegment(value: number): void {
-    if (segmentation.state.getSegmentation(this.segmentationId)) {
-      segmentation.activeSegmentation.setActiveSegmentation(this.viewer.viewports.find((v) => v.kind !== 'stack')?.id ?? 'axial', this.segmentationId);
-      segmentation.segmentIndex.setActiveSegmentIndex(this.segmentationId, value);
-    }
+  /** Makes a segment the one the labelmap tools paint: its layer's segmentation active on every MPR view, its value the active index. */
+  setActiveSegment(layer: number, value: number): void {
+    this.activeLayer = layer;
+    this.activeValue = value;
+    const id = this.segmentationIdOf(layer);
+    if (!segmentation.state.getSegmentation(id)) return;
+    for (const v of this.viewer.viewports) if (v.kind !== 'stack') segmentation.activeSegmentation.setActiveSegmentation(v.id, id);
+    segmentation.segmentIndex.setActiveSegmentIndex(id, value);
   }
 
   setBrushSize(mm: number): void {
@@ -312,26 +341,37 @@ export class AnnotationController {
     for (const g of this.viewer.toolGroupIds) tools.utilities.segmentation.setBrushThresholdForToolGroup(g, { range: [lower, upper], isDynamic: false } as never);
   }
 
-  /** The labelmap in the server layout (undefined without one). */
-  labelmapBytes(): Uint8Array | undefined {
-    if (!this.mapping) return undefined;
-    const vol = cache.getVolume(this.segmentationId);
+  /** A labelmap layer in the server layout (undefined when it is not made). */
+  labelmapBytes(layer = 0): Uint8Array | undefined {
+    if (!this.mapping || !this.layers.has(layer)) return undefined;
+    const vol = cache.getVolume(this.segmentationIdOf(layer));
     const data = vol?.voxelManager?.getCompleteScalarDataArray?.() as ArrayLike<number> | undefined;
     if (!data) return undefined;
     return volumeToServer(data, this.mapping, this.grid.columns, this.grid.rows);
   }
 
-  /** Replaces the labelmap with server-layout bytes (a stored revision). */
-  setLabelmapBytes(bytes: Uint8Array | undefined): void {
-    if (!this.mapping) return;
-    const vol = cache.getVolume(this.segmentationId);
+  /** Every layer made, in the server layout. */
+  labelmapLayerBytes(): Map<number, Uint8Array> {
+    const out = new Map<number, Uint8Array>();
+    for (const layer of this.labelmapLayers) {
+      const b = this.labelmapBytes(layer);
+      if (b) out.set(layer, b);
+    }
+    return out;
+  }
+
+  /** Replaces a labelmap layer with server-layout bytes (a stored revision), or clears it. */
+  setLabelmapBytes(bytes: Uint8Array | undefined, layer = 0): void {
+    if (!this.mapping || !this.layers.has(layer)) return;
+    const id = this.segmentationIdOf(layer);
+    const vol = cache.getVolume(id);
     const vm = vol?.voxelManager;
     if (!vm) return;
     const n = this.grid.columns * this.grid.rows * this.grid.positions.length;
     const arr = new Uint8Array(n);
     if (bytes) serverToVolume(bytes, this.mapping, this.grid.columns, this.grid.rows, arr);
     vm.setCompleteScalarDataArray?.(arr as never);
-    segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId);
+    segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(id);
     this.viewer.renderingEngine?.render();
   }
 
@@ -341,12 +381,13 @@ export class AnnotationController {
       this.onMessage('warning', 'There is no labelmap on this series yet: pick a labelmap tool (brush, region growing) first.');
       return undefined;
     }
-    const value = segmentation.segmentIndex.getActiveSegmentIndex(this.segmentationId);
+    const id = this.segmentationIdOf(this.activeLayer);
+    const value = segmentation.state.getSegmentation(id) ? segmentation.segmentIndex.getActiveSegmentIndex(id) : undefined;
     if (!value) {
       this.onMessage('warning', 'Pick a segment (a label) first.');
       return undefined;
     }
-    if (segmentation.segmentLocking.isSegmentIndexLocked(this.segmentationId, value)) {
+    if (segmentation.segmentLocking.isSegmentIndexLocked(id, value)) {
       this.onMessage('warning', `Segment ${value} is locked.`);
       return undefined;
     }
@@ -359,7 +400,8 @@ export class AnnotationController {
    * are never overwritten.
    */
   private paintUnpainted(indices: ArrayLike<number>, value: number): number {
-    const vm = cache.getVolume(this.segmentationId)?.voxelManager as Types.IVoxelManager<number> | undefined;
+    const id = this.segmentationIdOf(this.activeLayer);
+    const vm = cache.getVolume(id)?.voxelManager as Types.IVoxelManager<number> | undefined;
     if (!vm) return 0;
     const changed: number[] = [];
     for (let n = 0; n < indices.length; n++) {
@@ -369,7 +411,7 @@ export class AnnotationController {
     if (!changed.length) return 0;
     const apply = (v: number) => {
       for (const idx of changed) vm.setAtIndex(idx, v);
-      segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(this.segmentationId);
+      segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(id);
       this.viewer.renderingEngine?.render();
     };
     apply(value);
@@ -381,7 +423,7 @@ export class AnnotationController {
   growFrom(world: Types.Point3): number | undefined {
     const value = this.paintableSegment();
     const ct = this.viewer.currentVolumeId ? cache.getVolume(this.viewer.currentVolumeId) : undefined;
-    const lab = cache.getVolume(this.segmentationId)?.voxelManager as Types.IVoxelManager<number> | undefined;
+    const lab = cache.getVolume(this.segmentationIdOf(this.activeLayer))?.voxelManager as Types.IVoxelManager<number> | undefined;
     if (value === undefined || !ct?.imageData || !ct.voxelManager || !lab) return undefined;
     const ctVoxels = ct.voxelManager as Types.IVoxelManager<number>;
     const seed = csUtils.transformWorldToIndex(ct.imageData, world) as [number, number, number];
@@ -410,7 +452,7 @@ export class AnnotationController {
    */
   async interpolate(): Promise<{ slices: number; voxels: number } | undefined> {
     const value = this.paintableSegment();
-    const vol = cache.getVolume(this.segmentationId);
+    const vol = cache.getVolume(this.segmentationIdOf(this.activeLayer));
     const data = vol?.voxelManager?.getCompleteScalarDataArray?.() as ArrayLike<number> | undefined;
     if (value === undefined || !vol?.imageData || !data) return undefined;
     const axis = this.viewIndexAxis(vol.imageData.getDirection() as ArrayLike<number>);
