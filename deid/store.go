@@ -39,4 +39,9 @@ type Store interface {
 	Quarantine(ctx context.Context, project radmark.ID) ([]*QuarantineItem, error)
 	// ReleaseQuarantine removes an item after review (ENOTFOUND if none).
 	ReleaseQuarantine(ctx context.Context, project radmark.ID, sopInstanceUID string, ev *radmark.AuditEvent) error
+	// RejectQuarantine removes an item that review discards, and its
+	// linkage record with it unless the same instance is stored (released
+	// earlier): an instance the project never holds keeps no original
+	// identifiers (ENOTFOUND if none).
+	RejectQuarantine(ctx context.Context, project radmark.ID, sopInstanceUID string, ev *radmark.AuditEvent) error
 }

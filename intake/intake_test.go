@@ -293,6 +293,10 @@ func TestQuarantine(t *testing.T) {
 			if err := e.svc.Reject(ctx, e.op, e.project, string(uid)); err != nil {
 				t.Fatal(err)
 			}
+			// The copy released earlier is stored: its linkage stays.
+			if _, err := e.svc.Linkage(ctx, e.op, e.project, string(uid)); err != nil {
+				t.Errorf("rejecting a re-sent copy dropped the stored instance's linkage: %v", err)
+			}
 			for _, action := range []string{"deid.quarantine.put", "deid.quarantine.release", "deid.quarantine.reject"} {
 				if evs, err := e.store.AuditEvents(ctx, radmark.AuditFilter{Action: action}); err != nil || len(evs) == 0 {
 					t.Errorf("no %s audit event: %v", action, err)

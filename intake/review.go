@@ -96,15 +96,15 @@ func (s *Service) Release(ctx context.Context, op workflow.Op, project radmark.I
 	return res, nil
 }
 
-// Reject discards a quarantined instance: its record goes (audited) and
-// its held bytes are deleted.
+// Reject discards a quarantined instance: its record and its linkage
+// record go (audited), and its held bytes are deleted.
 func (s *Service) Reject(ctx context.Context, op workflow.Op, project radmark.ID, sop string) error {
 	q, err := s.quarantined(ctx, project, sop)
 	if err != nil {
 		return err
 	}
-	ev := s.event(op, "deid.quarantine.reject", "instance", sop, fmt.Sprintf("project %s: reviewed (%s) and discarded", project, q.Reason))
-	if err := s.Store.ReleaseQuarantine(ctx, project, sop, ev); err != nil {
+	ev := s.event(op, "deid.quarantine.reject", "instance", sop, fmt.Sprintf("project %s: reviewed (%s) and discarded with its linkage record", project, q.Reason))
+	if err := s.Store.RejectQuarantine(ctx, project, sop, ev); err != nil {
 		return err
 	}
 	s.dropHeld(ctx, q)

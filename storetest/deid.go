@@ -161,4 +161,25 @@ func testDeidQuarantine(t *testing.T, s DeidStores) {
 	if len(list) != 0 {
 		t.Errorf("after release: %+v", list)
 	}
+	if _, _, err := s.DeidLinkage(ctx(t), p.ID, "2.25.5", NewEvent("admin", "deid.linkage.read", "instance", "2.25.5")); err != nil {
+		t.Errorf("a released instance lost its linkage: %v", err)
+	}
+
+	// A rejected item takes its linkage record with it.
+	rejected := &deid.QuarantineItem{ProjectID: p.ID, SOPInstanceUID: "2.25.7", Reason: "burned-in annotation", BlobKey: "quarantine/ab/abcf",
+		Linkage: &radmark.SealedLinkage{ProjectID: p.ID, KeyID: "k1", Sealed: []byte{4, 5}}}
+	must(t, s.PutQuarantine(ctx(t), rejected, NewEvent("system", "deid.quarantine", "instance", "2.25.7")), "PutQuarantine")
+	before = chainLen(t, s)
+	ev = NewEvent("alice", "deid.quarantine.reject", "instance", "2.25.7")
+	must(t, s.RejectQuarantine(ctx(t), p.ID, "2.25.7", ev), "RejectQuarantine")
+	expectAppended(t, s, before, ev)
+	if _, _, err := s.DeidLinkage(ctx(t), p.ID, "2.25.7", NewEvent("admin", "deid.linkage.read", "instance", "2.25.7")); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Errorf("a rejected instance kept its linkage: %v", err)
+	}
+	if err := s.RejectQuarantine(ctx(t), p.ID, "2.25.7", NewEvent("alice", "deid.quarantine.reject", "instance", "2.25.7")); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Errorf("reject twice: %v", err)
+	}
+	if _, _, err := s.DeidLinkage(ctx(t), p.ID, "2.25.5", NewEvent("admin", "deid.linkage.read", "instance", "2.25.5")); err != nil {
+		t.Errorf("rejecting one instance dropped another's linkage: %v", err)
+	}
 }

@@ -187,7 +187,22 @@ WHERE project_id = ? ORDER BY created_at, sop_uid`, []any{string(project)}, func
 
 // ReleaseQuarantine implements deid.Store.
 func (s *Store) ReleaseQuarantine(ctx context.Context, project radmark.ID, sopInstanceUID string, ev *radmark.AuditEvent) error {
-	return s.mutate(ctx, fmt.Sprintf("release %s from quarantine", sopInstanceUID), []*radmark.AuditEvent{ev}, func(tx *sql.Tx) error {
+	return s.leaveQuarantine(ctx, project, sopInstanceUID, ev, false)
+}
+
+// RejectQuarantine implements deid.Store.
+func (s *Store) RejectQuarantine(ctx context.Context, project radmark.ID, sopInstanceUID string, ev *radmark.AuditEvent) error {
+	return s.leaveQuarantine(ctx, project, sopInstanceUID, ev, true)
+}
+
+// leaveQuarantine removes a reviewed item, and with dropLinkage its
+// linkage record in the same transaction.
+func (s *Store) leaveQuarantine(ctx context.Context, project radmark.ID, sopInstanceUID string, ev *radmark.AuditEvent, dropLinkage bool) error {
+	what := fmt.Sprintf("release %s from quarantine", sopInstanceUID)
+	if dropLinkage {
+		what = fmt.Sprintf("reject %s from quarantine", sopInstanceUID)
+	}
+	return s.mutate(ctx, what, []*radmark.AuditEvent{ev}, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM deid_quarantine WHERE project_id = ? AND sop_uid = ?`), string(project), sopInstanceUID)
 		if err != nil {
 			return err
@@ -195,6 +210,14 @@ func (s *Store) ReleaseQuarantine(ctx context.Context, project radmark.ID, sopIn
 		if n, _ := res.RowsAffected(); n == 0 {
 			return radmark.Errorf(radmark.ENOTFOUND, "%s is not in quarantine of project %s", sopInstanceUID, project)
 		}
-		return nil
+		if !dropLinkage {
+			return nil
+		}
+		// The same de-identified instance may be stored already (a copy
+		// released earlier, sent again and held again): its linkage stays
+		// with the stored one.
+		_, err = tx.ExecContext(ctx, s.rebind(`DELETE FROM deid_linkage WHERE project_id = ? AND sop_uid = ?
+AND NOT EXISTS (SELECT 1 FROM instance WHERE sop_uid = ?)`), string(project), sopInstanceUID, sopInstanceUID)
+		return err
 	})
 }
