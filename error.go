@@ -12,6 +12,7 @@ const (
 	EINVALID      = "invalid"      // the request or input is malformed
 	ENOTFOUND     = "not_found"    // the addressed object does not exist
 	ECONFLICT     = "conflict"     // the change contradicts stored state
+	EGONE         = "gone"         // the addressed object existed but was deleted for good (an expired export file)
 	EFORBIDDEN    = "forbidden"    // authenticated but not allowed
 	EUNAUTHORIZED = "unauthorized" // not authenticated
 	ETOOLARGE     = "too_large"    // the input exceeds a configured limit

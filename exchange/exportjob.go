@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -40,6 +41,24 @@ type Exports struct {
 	Blobs    radmark.BlobStore
 	// TempDir receives the staging files ("" = the system's).
 	TempDir string
+	// Keep is how long an export job's file is kept after the job
+	// finished (0: forever); see Retention.
+	Keep time.Duration
+}
+
+// Retention deletes the files of export jobs finished more than x.Keep
+// ago (nil when x.Keep is 0: files are kept forever); run it on every
+// replica. Only export files are deleted: releases are immutable and kept.
+func (x *Exports) Retention(jobs job.Store, log *slog.Logger) *job.Retention {
+	if x.Keep <= 0 {
+		return nil
+	}
+	kinds := make([]string, 0, len(ExportFormats))
+	for _, f := range ExportFormats {
+		kinds = append(kinds, ExportJobKind(f))
+	}
+	return &job.Retention{Store: jobs, Kinds: kinds, Keep: x.Keep, Logger: log,
+		Delete: func(ctx context.Context, j *job.Job) error { return x.Blobs.Delete(ctx, ExportKey(j.ID)) }}
 }
 
 // Handlers returns the job handler of every export format by kind.

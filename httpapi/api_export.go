@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/exchange"
@@ -52,8 +53,10 @@ func (s *Server) exportRoutes() []apiRoute {
 				return writeJSON(w, http.StatusAccepted, j)
 			}},
 		{Method: "GET", Path: "/jobs/{job}/file", ID: "downloadExport", Tag: "exports",
-			Summary: "Download the file of a succeeded export job (a folder export as a tar); its sha256 is in the job's result",
-			OK:      200, RawType: "application/octet-stream", RespHeaders: []string{"Content-Disposition"}, Errors: errConflict,
+			Summary: "Download the file of a succeeded export job (a folder export as a tar); its sha256 is in the job's result. " +
+				"410 once the file has expired (the job's fileExpiredAt): start the export again",
+			OK: 200, RawType: "application/octet-stream", RespHeaders: []string{"Content-Disposition"},
+			Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusGone},
 			Action: policy.Export, Project: s.projectOfJob,
 			Handle: func(w http.ResponseWriter, r *http.Request) error {
 				j, err := jobs.Job(r.Context(), radmark.ID(r.PathValue("job")))
@@ -65,6 +68,9 @@ func (s *Server) exportRoutes() []apiRoute {
 				}
 				if j.State != job.Succeeded {
 					return radmark.Errorf(radmark.ECONFLICT, "export job %s is %s; its file is there once it has succeeded", j.ID, j.State)
+				}
+				if j.FileExpiredAt != nil {
+					return expiredExport(j, x.Keep)
 				}
 				var res exchange.ExportResult
 				if err := json.Unmarshal(j.Result, &res); err != nil {
@@ -104,6 +110,30 @@ func (s *Server) exportRoutes() []apiRoute {
 				return s.importFile(w, r, x.Exchange, r.PathValue("reader"))
 			}},
 	}
+}
+
+// expiredExport is the 410 of an export job whose file the retention
+// deleted: when, why, and how to get the file again.
+func expiredExport(j *job.Job, keep time.Duration) error {
+	after := "the server's export retention"
+	if keep > 0 {
+		after += " of " + durationText(keep)
+	}
+	return radmark.Errorf(radmark.EGONE, "the file of export job %s expired: it was deleted on %s, after %s from the end of the job; "+
+		"start the export again (POST %s/projects/%s/exports with the job's params) to get a new file",
+		j.ID, j.FileExpiredAt.UTC().Format(time.RFC3339), after, apiRoot, j.ProjectID)
+}
+
+// durationText says 168h as "7 days", 36h as "36h0m0s".
+func durationText(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
 }
 
 var (

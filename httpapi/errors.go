@@ -14,6 +14,7 @@ var statusOf = map[string]int{
 	radmark.EINVALID:      http.StatusBadRequest,
 	radmark.ENOTFOUND:     http.StatusNotFound,
 	radmark.ECONFLICT:     http.StatusConflict,
+	radmark.EGONE:         http.StatusGone,
 	radmark.EFORBIDDEN:    http.StatusForbidden,
 	radmark.EUNAUTHORIZED: http.StatusUnauthorized,
 	radmark.ETOOLARGE:     http.StatusRequestEntityTooLarge,

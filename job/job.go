@@ -3,7 +3,8 @@
 // every replica can report it, and the replica that runs it holds a lease
 // it renews while it works. A replica that crashes stops renewing; once
 // the lease has run out another replica claims the job again, until its
-// attempts are used up.
+// attempts are used up. The files of finished jobs (exports) can expire:
+// Retention deletes them after a while, leased the same way.
 //
 // Why not River (riverqueue/river, which works on both engines)? radmark's
 // SQLite store funnels every write through one connection and one group
@@ -54,13 +55,18 @@ type Job struct {
 	Error       string          `json:"error,omitempty"`
 	Attempts    int             `json:"attempts"`
 	MaxAttempts int             `json:"maxAttempts"`
-	// Owner holds the lease until LeaseUntil while the job runs.
+	// Owner holds the lease until LeaseUntil while the job runs (and,
+	// once it has succeeded, while a replica deletes its expired file).
 	Owner      string     `json:"owner,omitempty"`
 	LeaseUntil *time.Time `json:"leaseUntil,omitempty"`
 	CreatedBy  string     `json:"createdBy"`
 	CreatedAt  time.Time  `json:"createdAt"`
 	UpdatedAt  time.Time  `json:"updatedAt"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	// FileExpiredAt is when the job's file (an export's) was deleted
+	// after the server's retention; Result still describes what the file
+	// was, but it can no longer be downloaded.
+	FileExpiredAt *time.Time `json:"fileExpiredAt,omitempty"`
 }
 
 // Finished reports whether the job has ended.
@@ -87,4 +93,17 @@ type Store interface {
 	// FinishJob ends a job as Succeeded (with result) or Failed (with
 	// errMsg); ECONFLICT when owner no longer holds it. ev may be nil.
 	FinishJob(ctx context.Context, id radmark.ID, owner string, state State, result json.RawMessage, errMsg string, ev *radmark.AuditEvent) error
+	// ExpireJobFiles leases to owner until until the deletion of the
+	// files of at most limit succeeded jobs of the given kinds: jobs
+	// finished before cutoff whose files have not expired are marked
+	// expired at now (FileExpiredAt), each with the audit event event
+	// makes of it, and jobs marked before whose deletion lease ran out
+	// (the replica deleting their files stopped) are leased again. No
+	// file is ever leased to two owners at once, and a file is not
+	// leased again once FileDeleted has recorded it gone.
+	ExpireJobFiles(ctx context.Context, owner string, kinds []string, cutoff, now, until time.Time, limit int,
+		event func(*Job) *radmark.AuditEvent) ([]*Job, error)
+	// FileDeleted records that owner has deleted the file of a job it
+	// leased with ExpireJobFiles; ECONFLICT when it no longer holds it.
+	FileDeleted(ctx context.Context, id radmark.ID, owner string) error
 }

@@ -36,12 +36,18 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dicom.register(fs)
 	var in intakeFlags
 	in.register(fs)
+	retention := fs.String("export-retention", envDefault("export-retention", "168h"),
+		"how long the file of a finished export job is kept before it is deleted (e.g. 72h; 0 keeps files forever); releases are always kept")
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	keepExports, err := parseRetention(*retention)
+	if err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -94,10 +100,13 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv.UseWorkflow(reading)
 	srv.UseIntake(projectIntake)
 	srv.Releases, srv.Jobs = newReleases(db, blobs, arch, annotations, tmp), db
-	srv.Exports = &exchange.Exports{Exchange: srv.Releases.Exchange, Blobs: blobs, TempDir: tmp}
+	srv.Exports = &exchange.Exports{Exchange: srv.Releases.Exchange, Blobs: blobs, TempDir: tmp, Keep: keepExports}
 	jobHandlers := srv.Exports.Handlers()
 	jobHandlers[release.JobKind] = srv.Releases.RunJob
 	go (&job.Runner{Store: db, Logger: log, Handlers: jobHandlers}).Run(ctx)
+	if sweep := srv.Exports.Retention(db, log); sweep != nil {
+		go sweep.Run(ctx)
+	}
 	if *cors != "" {
 		for _, o := range strings.Split(*cors, ",") {
 			if o = strings.TrimSpace(o); o != "" {
@@ -131,6 +140,19 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return nil
+}
+
+// parseRetention reads --export-retention: a Go duration (72h, 30m) or
+// 0 for "keep forever".
+func parseRetention(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		return 0, usageError{fmt.Sprintf("--export-retention %q (or RADMARK_EXPORT_RETENTION): want a duration such as 168h or 30m, or 0 to keep export files forever", v)}
+	case d < 0:
+		return 0, usageError{fmt.Sprintf("--export-retention %q: a retention cannot be negative (0 keeps export files forever)", v)}
+	}
+	return d, nil
 }
 
 // redact hides a password in a database URL for logging.

@@ -58,16 +58,16 @@ VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)`), string(j.ID), j.Kind, project, para
 }
 
 const jobSelect = `SELECT id, kind, coalesce(project_id, ''), params, state, done, total, message, result, error,
-	attempts, max_attempts, owner, lease_until, created_by, created_at, updated_at, finished_at FROM job`
+	attempts, max_attempts, owner, lease_until, created_by, created_at, updated_at, finished_at, file_expired_at FROM job`
 
 func scanJob(row scanner) (*job.Job, error) {
 	j := &job.Job{}
 	var params string
 	var result sql.NullString
-	var lease, finished time.Time
+	var lease, finished, fileExpired time.Time
 	err := row.Scan((*string)(&j.ID), &j.Kind, (*string)(&j.ProjectID), &params, (*string)(&j.State), &j.Done, &j.Total,
 		&j.Message, &result, &j.Error, &j.Attempts, &j.MaxAttempts, &j.Owner, scanTime(&lease), &j.CreatedBy,
-		scanTime(&j.CreatedAt), scanTime(&j.UpdatedAt), scanTime(&finished))
+		scanTime(&j.CreatedAt), scanTime(&j.UpdatedAt), scanTime(&finished), scanTime(&fileExpired))
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +81,7 @@ func scanJob(row scanner) (*job.Job, error) {
 	if !finished.IsZero() {
 		j.FinishedAt = &finished
 	}
+	j.FileExpiredAt = timePtr(fileExpired)
 	return j, nil
 }
 
@@ -207,6 +208,98 @@ WHERE id = ? AND owner = ? AND state = 'running'`), string(state), res, errMsg, 
 		}
 		if n == 0 {
 			return radmark.Errorf(radmark.ECONFLICT, "job %s is no longer held by %s", id, owner)
+		}
+		return nil
+	})
+}
+
+// ExpireJobFiles implements job.Store. A finished job's owner and
+// lease_until are free (ClaimJob, RenewJob and FinishJob only touch
+// queued and running jobs), so they hold the lease on deleting its file.
+// On PostgreSQL the rows are locked with SKIP LOCKED, so sweepers on
+// several replicas never wait on or take the same file; a row a sweeper
+// has just leased no longer matches once it is read again. On SQLite the
+// single writer serialises them.
+func (s *Store) ExpireJobFiles(ctx context.Context, owner string, kinds []string, cutoff, now, until time.Time, limit int,
+	event func(*job.Job) *radmark.AuditEvent) ([]*job.Job, error) {
+	if owner == "" || len(kinds) == 0 || limit < 1 {
+		return nil, radmark.Errorf(radmark.EINVALID, "expire job files: an owner, kinds and a positive limit are needed")
+	}
+	cutoff, now, until = Timestamp(cutoff), Timestamp(now), Timestamp(until)
+	args := []any{s.timeArg(cutoff), s.timeArg(now)}
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	args = append(args, limit)
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	var leased []*job.Job
+	err := s.mutateChosen(ctx, "expire job files", func(tx *sql.Tx) ([]*radmark.AuditEvent, error) {
+		leased = nil
+		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, file_expired_at IS NOT NULL FROM job
+WHERE state = 'succeeded' AND ((file_expired_at IS NULL AND finished_at < ?) OR (file_expired_at IS NOT NULL AND lease_until < ?))
+	AND kind IN (`+placeholders(len(kinds))+`)
+ORDER BY finished_at, id LIMIT ?`+lock), args...)
+		if err != nil {
+			return nil, fmt.Errorf("find expired job files: %w", err)
+		}
+		type candidate struct {
+			id         string
+			wasExpired bool
+		}
+		var found []candidate
+		for rows.Next() {
+			var c candidate
+			if err := rows.Scan(&c.id, &c.wasExpired); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			found = append(found, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		var events []*radmark.AuditEvent
+		for _, c := range found {
+			id := c.id
+			if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE job SET file_expired_at = coalesce(file_expired_at, ?), owner = ?, lease_until = ?,
+	updated_at = ? WHERE id = ?`), s.timeArg(now), owner, s.timeArg(until), s.timeArg(now), id); err != nil {
+				return nil, fmt.Errorf("lease the file of job %s: %w", id, err)
+			}
+			j, err := scanJob(tx.QueryRowContext(ctx, s.rebind(jobSelect+` WHERE id = ?`), id))
+			if err != nil {
+				return nil, fmt.Errorf("read job %s: %w", id, err)
+			}
+			if !c.wasExpired && event != nil {
+				if ev := event(j); ev != nil {
+					events = append(events, ev)
+				}
+			}
+			leased = append(leased, j)
+		}
+		return events, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return leased, nil
+}
+
+// FileDeleted implements job.Store.
+func (s *Store) FileDeleted(ctx context.Context, id radmark.ID, owner string) error {
+	what := "record the deleted file of job " + string(id)
+	now := s.now()
+	return s.mutate(ctx, what, nil, func(tx *sql.Tx) error {
+		n, err := rowsAffected(tx.ExecContext(ctx, s.rebind(`UPDATE job SET owner = '', lease_until = NULL, updated_at = ?
+WHERE id = ? AND owner = ? AND state = 'succeeded' AND file_expired_at IS NOT NULL`), s.timeArg(now), string(id), owner))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return radmark.Errorf(radmark.ECONFLICT, "the file of job %s is no longer being deleted by %s", id, owner)
 		}
 		return nil
 	})

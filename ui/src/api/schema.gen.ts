@@ -222,6 +222,7 @@ export interface Job {
   createdBy: string;
   done: number;
   error?: string;
+  fileExpiredAt?: string; // date-time
   finishedAt?: string; // date-time
   id: string;
   kind: string;
