@@ -57,6 +57,11 @@ describe('describeJob', () => {
     expect(jobTitle(rel)).toBe('Release');
     expect(jobTitle(done)).toBe('DICOM SEG export');
   });
+  test('an export whose file expired says so and offers no download', () => {
+    const expired = job({ state: 'succeeded', fileExpiredAt: '2026-12-05T10:00:00Z', result: { format: 'seg', name: 'seg.dcm', contentType: 'application/dicom', size: 2048, sha256: 'ab', summary: 'DICOM SEG: 2 segments' } });
+    expect(exportFile(expired)).toBeUndefined();
+    expect(describeJob(expired).text).toBe("expired: the file was deleted after the server's export retention; start the export again to download it");
+  });
 });
 
 test('formatBytes', () => {

@@ -102,8 +102,12 @@ export const isExportJob = (j: Pick<Job, 'kind'>): boolean => j.kind.startsWith(
 export const isReleaseJob = (j: Pick<Job, 'kind'>): boolean => j.kind === 'release';
 export const isFinished = (j: Pick<Job, 'state'>): boolean => j.state === 'succeeded' || j.state === 'failed';
 
+/** Whether a succeeded export's file was deleted after the server's export retention. */
+export const isExpired = (j: Pick<Job, 'fileExpiredAt'>): boolean => !!j.fileExpiredAt;
+
+/** The file a succeeded export job recorded, while it can be downloaded. */
 export function exportFile(j: Job): ExportFile | undefined {
-  if (!isExportJob(j) || j.state !== 'succeeded' || !j.result || typeof j.result !== 'object') return undefined;
+  if (!isExportJob(j) || j.state !== 'succeeded' || isExpired(j) || !j.result || typeof j.result !== 'object') return undefined;
   const r = j.result as Partial<ExportFile>;
   return typeof r.name === 'string' ? (r as ExportFile) : undefined;
 }
@@ -134,6 +138,9 @@ export function describeJob(j: Job): { text: string; fraction?: number } {
     case 'running':
       return { text: `running${pct === undefined ? '' : `, ${Math.round(pct * 100)}%`}${step}`, fraction: pct };
     case 'succeeded': {
+      if (isExportJob(j) && isExpired(j)) {
+        return { text: 'expired: the file was deleted after the server\'s export retention; start the export again to download it', fraction: 1 };
+      }
       const f = exportFile(j);
       const rel = releaseResult(j);
       let text = 'done';
