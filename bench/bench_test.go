@@ -124,9 +124,7 @@ func TestGenerateStudyDeterministic(t *testing.T) {
 // that the harness works end to end, not any speed (the full benchmark is
 // `make bench`, minutes long, never part of go test).
 func TestSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts two servers")
-	}
+	testenv.Long(t, "starts two servers")
 	o := options{
 		orthanc:       "/usr/sbin/Orthanc",
 		orthancPlugin: "/usr/share/orthanc/plugins/libOrthancDicomWeb.so",

@@ -23,9 +23,7 @@ import (
 // same files in the same order holds: the same instances, each with the
 // same content.
 func TestStoreEveryFile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("sends the whole shared corpus")
-	}
+	testenv.Long(t, "sends the whole shared corpus")
 	data := testenv.SharedData(t)
 	storescu := testenv.LookPath(t, "storescu")
 	var files []string

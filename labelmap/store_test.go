@@ -14,6 +14,7 @@ import (
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/blob/fsblob"
+	"github.com/radmark/radmark/internal/testenv"
 )
 
 // countingStore counts the calls that reach a real blob store and can
@@ -97,9 +98,7 @@ func storedChunks(t testing.TB, blobs radmark.BlobStore) (n int, bytes int64) {
 // TestSaveLoadLarge round-trips the 512×512×600 phantom organ mask through
 // the file system blob store, then saves and reloads a one-slice edit.
 func TestSaveLoadLarge(t *testing.T) {
-	if testing.Short() {
-		t.Skip("large volume")
-	}
+	testenv.Long(t, "large volume")
 	ctx := context.Background()
 	fs := openFS(t)
 	v := organsAndLesions(t)

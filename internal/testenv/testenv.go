@@ -69,3 +69,13 @@ func Python(tb testing.TB) string {
 	}
 	return py
 }
+
+// Long lets a slow test be left out of a quick `go test -short` on a
+// developer's machine. In CI it never skips: -short there would silently
+// drop the test, as a missing dependency would.
+func Long(tb testing.TB, why string) {
+	tb.Helper()
+	if testing.Short() && !InCI() {
+		tb.Skipf("skipped with -short: %s", why)
+	}
+}
