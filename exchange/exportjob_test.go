@@ -14,6 +14,7 @@ import (
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/exchange"
 	"github.com/radmark/radmark/internal/testdb"
+	"github.com/radmark/radmark/internal/testenv"
 	"github.com/radmark/radmark/job"
 )
 
@@ -86,7 +87,7 @@ func TestExportJobs(t *testing.T) {
 				if err := exchange.ExtractFolderTar(bytes.NewReader(stored), unpacked); err != nil {
 					t.Fatal(err)
 				}
-				if a, b := folderFiles(t, dir), folderFiles(t, unpacked); !equalFiles(a, b) {
+				if a, b := testenv.ReadTree(t, dir), testenv.ReadTree(t, unpacked); !equalFiles(a, b) {
 					t.Errorf("%s: the job's folder %v differs from the offline export %v", req.Format, keys(b), keys(a))
 				}
 			}
@@ -140,24 +141,6 @@ func runJob(t *testing.T, r *job.Runner, s job.Store, project radmark.ID, req ex
 		t.Fatal(err)
 	}
 	return j
-}
-
-// folderFiles reads every file under dir by its slash path.
-func folderFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		out[filepath.ToSlash(rel)], err = os.ReadFile(p)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func equalFiles(a, b map[string][]byte) bool {

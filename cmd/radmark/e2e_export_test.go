@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/radmark/radmark/internal/testenv"
 )
 
 // TestExportAndReleaseThroughServer runs the CLI as a user would: exports
@@ -61,7 +63,7 @@ func TestExportAndReleaseThroughServer(t *testing.T) {
 		}
 	}
 	cli(append([]string{"export"}, remote("nnunet", "--out", path("server-nnunet"))...)...)
-	a, b := folderBytes(t, path("offline-nnunet")), folderBytes(t, path("server-nnunet"))
+	a, b := testenv.ReadTree(t, path("offline-nnunet")), testenv.ReadTree(t, path("server-nnunet"))
 	if len(a) == 0 || len(a) != len(b) {
 		t.Errorf("nnunet: the server's folder has %d files, the offline one %d", len(b), len(a))
 	}
@@ -122,24 +124,6 @@ func readBytes(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// folderBytes reads every file under dir by its slash path.
-func folderBytes(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		out[filepath.ToSlash(rel)], err = os.ReadFile(p)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // tamperTar copies a release tar with one byte of its first dataset.json

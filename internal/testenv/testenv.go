@@ -79,3 +79,25 @@ func Long(tb testing.TB, why string) {
 		tb.Skipf("skipped with -short: %s", why)
 	}
 }
+
+// ReadTree reads every file under dir, keyed by its slash path relative
+// to dir (to compare exported folders file for file).
+func ReadTree(tb testing.TB, dir string) map[string][]byte {
+	tb.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		out[filepath.ToSlash(rel)], err = os.ReadFile(p)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
