@@ -52,6 +52,8 @@ type association struct {
 	watchCancel uint16
 	cancelled   bool
 	lastPoll    time.Time
+	// pduBuf holds the P-DATA-TF being read; what is kept of it is copied.
+	pduBuf []byte
 }
 
 // message is one DIMSE message: its command and, if any, its data set.
@@ -110,7 +112,7 @@ func (a *association) readMessage() (*message, error) {
 	cmdDone := false
 	for {
 		a.deadline(a.idle)
-		p, err := readPDU(a.br, a.maxRecv)
+		p, err := readPDUInto(a.br, a.maxRecv, &a.pduBuf)
 		if err != nil {
 			m.close()
 			if errors.Is(err, errPDUTooLong) {
@@ -288,12 +290,26 @@ func newSpool(dir string, memLimit int, maxSize int64) *spool {
 	return &spool{dir: dir, memLimit: memLimit, maxSize: maxSize}
 }
 
+// spoolBuffers recycles the memory of received data sets: a CT slice is
+// half a megabyte, and growing a new buffer for each made the garbage
+// collector and page faults a large part of receiving.
+var spoolBuffers sync.Pool
+
+// maxPooledSpool bounds the buffers kept for reuse, so one huge data set
+// does not pin its memory.
+const maxPooledSpool = 16 << 20
+
 func (s *spool) Write(p []byte) error {
 	if s.size+int64(len(p)) > s.maxSize {
 		return fmt.Errorf("%w of %d bytes", ErrDataSetTooLarge, s.maxSize)
 	}
 	s.size += int64(len(p))
 	if s.f == nil && len(s.mem)+len(p) <= s.memLimit {
+		if s.mem == nil {
+			if b, ok := spoolBuffers.Get().(*[]byte); ok {
+				s.mem = (*b)[:0]
+			}
+		}
 		s.mem = append(s.mem, p...)
 		return nil
 	}
@@ -306,7 +322,7 @@ func (s *spool) Write(p []byte) error {
 		if _, err := f.Write(s.mem); err != nil {
 			return fmt.Errorf("dimse: spool data set: %w", err)
 		}
-		s.mem = nil
+		s.release()
 	}
 	if _, err := s.f.Write(p); err != nil {
 		return fmt.Errorf("dimse: spool data set: %w", err)
@@ -326,12 +342,22 @@ func (s *spool) ReaderAt() io.ReaderAt {
 // Bytes returns the data set when it is held in memory.
 func (s *spool) Bytes() ([]byte, bool) { return s.mem, s.f == nil }
 
+// Close frees the data set. Its memory is reused, so nothing may hold
+// on to what Bytes or ReaderAt returned.
 func (s *spool) Close() {
 	if s.f != nil {
 		name := s.f.Name()
 		_ = s.f.Close()
 		_ = os.Remove(name)
 		s.f = nil
+	}
+	s.release()
+}
+
+func (s *spool) release() {
+	if s.mem != nil && cap(s.mem) <= maxPooledSpool {
+		b := s.mem[:0]
+		spoolBuffers.Put(&b)
 	}
 	s.mem = nil
 }

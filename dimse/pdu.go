@@ -59,6 +59,14 @@ type pdu struct {
 
 // readPDU reads one PDU whose body may be at most limit bytes.
 func readPDU(r io.Reader, limit uint32) (pdu, error) {
+	return readPDUInto(r, limit, nil)
+}
+
+// readPDUInto is readPDU reading the body into *buf when it is large
+// enough (and growing it when not): a data transfer reads one PDU after
+// another, and a new body for each would be garbage at network speed.
+// The body is valid until the next call with the same buf.
+func readPDUInto(r io.Reader, limit uint32, buf *[]byte) (pdu, error) {
 	var hdr [6]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return pdu{}, err
@@ -70,7 +78,15 @@ func readPDU(r io.Reader, limit uint32) (pdu, error) {
 	if n > limit {
 		return pdu{Type: hdr[0]}, fmt.Errorf("%w: %d bytes, limit %d", errPDUTooLong, n, limit)
 	}
-	body := make([]byte, n)
+	var body []byte
+	if buf == nil {
+		body = make([]byte, n)
+	} else {
+		if uint32(cap(*buf)) < n {
+			*buf = make([]byte, n)
+		}
+		body = (*buf)[:n]
+	}
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
