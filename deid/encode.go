@@ -16,6 +16,16 @@ import (
 // instance, not a conflict. For the same reason group lengths
 // (gggg,0000), retired and dependent on the encoding, are left out.
 func Encode(f *dicom.File, ds *dicom.Dataset) ([]byte, error) {
+	var b bytes.Buffer
+	if err := EncodeTo(&b, f, ds); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// EncodeTo is Encode appending to b, so a caller encoding one instance
+// after another can reuse the memory.
+func EncodeTo(b *bytes.Buffer, f *dicom.File, ds *dicom.Dataset) error {
 	ts := dicom.ExplicitVRLittleEndian
 	known, ok := dicom.LookupTransferSyntax(f.TransferSyntax.UID)
 	if px := ds.Get(dicom.TagPixelData); ok && px != nil && px.Encapsulated && known.Encapsulated {
@@ -25,11 +35,7 @@ func Encode(f *dicom.File, ds *dicom.Dataset) ([]byte, error) {
 		// Deflated data sets stay deflated: they were made small on purpose.
 		ts = known.UID
 	}
-	var b bytes.Buffer
-	if err := dicom.WriteFile(&b, withoutGroupLengths(ds), dicom.WriteOptions{TransferSyntax: ts}); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return dicom.WriteFile(b, withoutGroupLengths(ds), dicom.WriteOptions{TransferSyntax: ts})
 }
 
 // withoutGroupLengths returns ds without group length elements, at any

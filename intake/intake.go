@@ -151,13 +151,23 @@ func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Sou
 		return nil, cases, err
 	}
 	results := make([]Result, len(sources))
+	// The encoded copies are reused once stored: the archive and the
+	// quarantine read their sources only while called.
+	var encoded []*bytes.Buffer
+	defer func() {
+		for _, b := range encoded {
+			putEncodeBuffer(b)
+		}
+	}()
 	var deidentified []archive.Source
 	var at []int // positions in results of deidentified
 	var originals []archive.Source
 	for i, src := range sources {
 		r := &results[i]
 		r.Name = src.Name
-		out, quarantine, err := s.deidentify(req, profile, src)
+		buf := getEncodeBuffer()
+		encoded = append(encoded, buf)
+		out, quarantine, err := s.deidentify(req, profile, src, buf)
 		if err != nil {
 			r.Err = err
 			continue
@@ -206,10 +216,33 @@ func (s *Service) Ingest(ctx context.Context, req Request, sources []archive.Sou
 	return results, cases, nil
 }
 
+// encodeBuffers recycles the memory of encoded de-identified copies, half
+// a megabyte for a CT slice: new ones for each instance received made
+// the garbage collector a large part of intake's work.
+var encodeBuffers sync.Pool
+
+// maxPooledEncode bounds the buffers kept for reuse, so one huge instance
+// does not pin its memory.
+const maxPooledEncode = 16 << 20
+
+func getEncodeBuffer() *bytes.Buffer {
+	if b, ok := encodeBuffers.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func putEncodeBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledEncode {
+		b.Reset()
+		encodeBuffers.Put(b)
+	}
+}
+
 // deidentify parses src, de-identifies it with the project's profile
-// and encodes the result, which carries its sealed linkage (if kept) for
-// the archive or the quarantine to record with it, never apart.
-func (s *Service) deidentify(req Request, profile *deid.Profile, src archive.Source) (archive.Source, string, error) {
+// and encodes the result into buf, which carries its sealed linkage (if
+// kept) for the archive or the quarantine to record with it, never apart.
+func (s *Service) deidentify(req Request, profile *deid.Profile, src archive.Source, buf *bytes.Buffer) (archive.Source, string, error) {
 	f, err := dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, dicom.ParseOptions{})
 	if err != nil {
 		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "cannot be parsed, so it cannot be de-identified: "+err.Error())
@@ -223,10 +256,13 @@ func (s *Service) deidentify(req Request, profile *deid.Profile, src archive.Sou
 	case err != nil:
 		return archive.Source{}, "", radmark.WrapError(radmark.EUNAVAILABLE, err, "de-identification failed: "+err.Error())
 	}
-	b, err := deid.Encode(f, res.Dataset)
-	if err != nil {
+	// The copy is about as long as the original: growing to it at once
+	// saves copying it over while it grows.
+	buf.Grow(int(src.Size) + 4<<10)
+	if err := deid.EncodeTo(buf, f, res.Dataset); err != nil {
 		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "the de-identified instance cannot be written: "+err.Error())
 	}
+	b := buf.Bytes()
 	sum := sha256.Sum256(b)
 	out := archive.Source{Name: src.Name, Data: bytes.NewReader(b), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Linkage: res.Linkage}
 	return out, res.Quarantine, nil
