@@ -35,6 +35,12 @@ type syncer interface {
 	Sync() error
 }
 
+// keyedSyncer is a syncer that wants the key the blob will be committed
+// under (a journaling store writes key and bytes in one record).
+type keyedSyncer interface {
+	SyncAs(key string) error
+}
+
 // Upload is an instance being received into the blob store; see
 // NewUpload.
 type Upload struct {

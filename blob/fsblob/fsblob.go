@@ -89,6 +89,10 @@ type Store struct {
 	// nextTemp picks the spread folder of the next temp file.
 	nextTemp atomic.Uint32
 
+	// j, if set, is the journal Puts of small objects go through (see
+	// journal.go).
+	j *journal
+
 	// failpoint, when set (by tests only), runs before each step of a write
 	// and fails the step with its error: that is how the tests reach the
 	// disk-full and I/O-error paths that a healthy disk never takes.
@@ -313,6 +317,14 @@ func (s *Store) PutWithDigest(ctx context.Context, key string, r io.Reader, size
 func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, knownSum string) (radmark.BlobInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return radmark.BlobInfo{}, err
+	}
+	if s.j != nil {
+		if info, ok, err := s.j.put(ctx, key, r, size, knownSum); ok {
+			return info, err
+		}
+		if err := s.settleKey(key); err != nil {
+			return radmark.BlobInfo{}, err
+		}
 	}
 	f, err := s.createTemp()
 	if err != nil {
@@ -656,7 +668,7 @@ func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) 
 
 type sectionReadCloser struct {
 	*io.SectionReader
-	f *os.File
+	f io.Closer
 }
 
 func (r *sectionReadCloser) Close() error { return r.f.Close() }
@@ -674,13 +686,25 @@ func (s *Store) Stat(ctx context.Context, key string) (radmark.BlobInfo, error) 
 	return info, nil
 }
 
-// open opens the regular file of key and describes it.
-func (s *Store) open(ctx context.Context, op, key string) (*os.File, radmark.BlobInfo, error) {
+// object is an open object: its file, or its record in the journal.
+type object interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+}
+
+// open opens the object at key and describes it.
+func (s *Store) open(ctx context.Context, op, key string) (object, radmark.BlobInfo, error) {
 	if err := blob.CheckKey(key); err != nil {
 		return nil, radmark.BlobInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, radmark.BlobInfo{}, fmt.Errorf("fsblob: %s %s: %w", op, blob.QuoteKey(key), err)
+	}
+	if s.j != nil {
+		if r, info, ok := s.j.lookup(key); ok {
+			return r, info, nil
+		}
 	}
 	f, err := os.Open(s.path(key))
 	if err != nil {
@@ -723,6 +747,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fsblob: delete %s: %w", blob.QuoteKey(key), err)
 	}
+	if err := s.settleKey(key); err != nil {
+		return fmt.Errorf("fsblob: delete %s: %w", blob.QuoteKey(key), err)
+	}
 	p := s.path(key)
 	// unlink, unlike os.Remove, never removes a folder: "a" may be the
 	// folder of other objects, and must survive Delete("a").
@@ -763,7 +790,55 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // objects (temp files, names that are not valid key segments, symbolic
 // links) are skipped.
 func (s *Store) List(ctx context.Context, prefix string, fn func(radmark.BlobInfo) error) error {
-	return s.list(ctx, s.root, "", prefix, fn)
+	if s.j == nil {
+		return s.list(ctx, s.root, "", prefix, fn)
+	}
+	// Objects still in the journal are merged in key order; one being
+	// moved meanwhile may be in both, and is reported once.
+	pending := s.j.pendingKeys(prefix)
+	last := ""
+	emit := func(info radmark.BlobInfo) error {
+		for len(pending) > 0 && pending[0].Key <= info.Key {
+			p := pending[0]
+			pending = pending[1:]
+			if p.Key == info.Key {
+				info = p
+				break
+			}
+			if p.Key > last {
+				if err := fn(p); err != nil {
+					return err
+				}
+				last = p.Key
+			}
+		}
+		if last != "" && info.Key <= last {
+			return nil
+		}
+		last = info.Key
+		return fn(info)
+	}
+	if err := s.list(ctx, s.root, "", prefix, emit); err != nil {
+		return err
+	}
+	for _, p := range pending {
+		if p.Key > last {
+			if err := fn(p); err != nil {
+				return err
+			}
+			last = p.Key
+		}
+	}
+	return nil
+}
+
+// settleKey makes sure no journal record of key is still to be replayed,
+// so that a plain write or a delete of key is not undone by a crash.
+func (s *Store) settleKey(key string) error {
+	if s.j == nil || !s.j.isLive(key) {
+		return nil
+	}
+	return s.j.settle()
 }
 
 // list walks dir, whose keys start with dirKey ("" or ending in '/').

@@ -1,6 +1,7 @@
 package fsblob
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,8 +29,16 @@ import (
 type Staged struct {
 	s   *Store
 	ctx context.Context
-	w   tempWriter
-	mu  sync.Mutex
+	w   tempWriter // w.f is nil while the bytes are in memory
+	// With a journal the bytes are kept in memory (pooled chunks) rather
+	// than a temp file, whose creation alone costs most of a millisecond,
+	// and are appended to the journal by SyncAs or Commit. An object too
+	// large for the journal, or arriving when too many bytes are held
+	// already, moves to a temp file and goes the plain way.
+	chunks [][]byte
+	held   int64   // bytes of memory counted in the journal's stagedMem
+	rec    *record // the journal record SyncAs wrote, not yet published
+	mu     sync.Mutex
 	// done is set once the temp file is gone: renamed by Commit or removed
 	// by Close or a failed Commit.
 	done bool
@@ -46,6 +55,9 @@ type Staged struct {
 func (s *Store) Stage(ctx context.Context) (io.WriteCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fsblob: stage: %w", err)
+	}
+	if s.j != nil {
+		return &Staged{s: s, ctx: ctx, w: tempWriter{s: s, h: sha256.New()}}, nil
 	}
 	f, err := s.createTemp()
 	if err != nil {
@@ -66,6 +78,16 @@ func (st *Staged) Write(p []byte) (int, error) {
 		st.err = fmt.Errorf("fsblob: stage: %w", err)
 		return 0, st.err
 	}
+	if st.w.f == nil {
+		if st.s.j.holdStaged(st, int64(len(p))) {
+			st.writeMem(p)
+			return len(p), nil
+		}
+		if err := st.spill(); err != nil {
+			st.err = fmt.Errorf("fsblob: stage: %w", err)
+			return 0, st.err
+		}
+	}
 	n, err := st.w.Write(p)
 	if err != nil {
 		st.err = fmt.Errorf("fsblob: stage: %w", err)
@@ -73,10 +95,95 @@ func (st *Staged) Write(p []byte) (int, error) {
 	return n, st.err
 }
 
+// writeMem appends p to the in-memory chunks.
+func (st *Staged) writeMem(p []byte) {
+	st.w.h.Write(p)
+	st.w.n += int64(len(p))
+	for len(p) > 0 {
+		if k := len(st.chunks); k == 0 || len(st.chunks[k-1]) == cap(st.chunks[k-1]) {
+			b := copyBuffers.Get().(*[]byte)
+			st.chunks = append(st.chunks, (*b)[:0])
+		}
+		last := &st.chunks[len(st.chunks)-1]
+		n := min(len(p), cap(*last)-len(*last))
+		*last = append(*last, p[:n]...)
+		p = p[n:]
+	}
+}
+
+// spill moves the bytes held in memory to a temp file; the object then
+// goes the plain way.
+func (st *Staged) spill() error {
+	f, err := st.s.createTemp()
+	if err != nil {
+		return err
+	}
+	st.w.f = f
+	for _, c := range st.chunks {
+		if _, err := f.Write(c); err != nil {
+			return err
+		}
+	}
+	st.freeMem()
+	return nil
+}
+
+// freeMem returns the chunks to the pool.
+func (st *Staged) freeMem() {
+	freeChunks(st.chunks)
+	st.chunks = nil
+	if st.held > 0 {
+		st.s.j.releaseStaged(st.held)
+		st.held = 0
+	}
+}
+
+func freeChunks(chunks [][]byte) {
+	for _, c := range chunks {
+		c = c[:cap(c)]
+		copyBuffers.Put(&c)
+	}
+}
+
+// writeChunks writes chunks to f in order.
+func writeChunks(f *os.File, chunks [][]byte) error {
+	for _, c := range chunks {
+		if _, err := f.Write(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// memReader reads the chunks in order.
+func (st *Staged) memReader() io.Reader {
+	rs := make([]io.Reader, len(st.chunks))
+	for i, c := range st.chunks {
+		rs[i] = bytes.NewReader(c)
+	}
+	return io.MultiReader(rs...)
+}
+
 // ReadAt reads the bytes written so far.
 func (st *Staged) ReadAt(p []byte, off int64) (int, error) {
 	if off >= st.w.n {
 		return 0, io.EOF
+	}
+	if st.w.f == nil {
+		n := 0
+		for _, c := range st.chunks {
+			if off >= int64(len(c)) {
+				off -= int64(len(c))
+				continue
+			}
+			k := copy(p[n:], c[off:])
+			n += k
+			off = 0
+			if n == len(p) {
+				return n, nil
+			}
+		}
+		return n, io.EOF
 	}
 	if rest := st.w.n - off; int64(len(p)) > rest {
 		n, err := st.w.f.ReadAt(p[:rest], off)
@@ -117,6 +224,25 @@ func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, err
 		st.remove()
 		return fail(st.err)
 	}
+	if st.w.f == nil {
+		info, done, err := st.commitJournal(ctx, key)
+		if done {
+			st.freeMem()
+			if err != nil {
+				return fail(err)
+			}
+			return info, nil
+		}
+		// The journal cannot take it now: the plain way.
+		if err := st.spill(); err != nil {
+			st.remove()
+			return fail(err)
+		}
+		if err := st.s.settleKey(key); err != nil {
+			st.remove()
+			return fail(err)
+		}
+	}
 	info, err := st.commit(ctx, key)
 	if err != nil {
 		if info.Key == "" {
@@ -125,6 +251,65 @@ func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, err
 		return fail(err)
 	}
 	return info, nil
+}
+
+// commitJournal publishes the record SyncAs wrote for key, or appends one
+// now. done is false when the journal cannot take the object.
+func (st *Staged) commitJournal(ctx context.Context, key string) (radmark.BlobInfo, bool, error) {
+	j := st.s.j
+	if st.rec != nil && st.rec.key != key {
+		j.abandon(st.rec)
+		st.rec = nil
+	}
+	if st.rec == nil {
+		if st.syncErr != nil {
+			return radmark.BlobInfo{}, true, st.syncErr
+		}
+		if st.w.n > j.maxObject() {
+			return radmark.BlobInfo{}, false, nil
+		}
+		rec, err := j.append(ctx, key, st.memReader(), st.w.n, st.SHA256())
+		if errors.Is(err, errJournalFull) {
+			return radmark.BlobInfo{}, false, nil
+		}
+		if err != nil {
+			return radmark.BlobInfo{}, true, err
+		}
+		st.rec = rec
+	}
+	rec := st.rec
+	st.rec = nil
+	// The mover writes the object from these chunks; they are its now.
+	rec.mem, rec.held = st.chunks, st.held
+	st.chunks, st.held = nil, 0
+	return j.publish(rec), true, nil
+}
+
+// SyncAs makes the bytes written durable ahead of Commit under the key
+// Commit will be given, as Sync does for a store without a journal: with
+// one, the bytes are appended to it now, and Commit only makes them
+// visible. A key other than Commit's is not an error; the early append is
+// then wasted.
+func (st *Staged) SyncAs(key string) error {
+	st.mu.Lock()
+	if st.w.f != nil || st.done {
+		st.mu.Unlock()
+		return st.Sync()
+	}
+	defer st.mu.Unlock()
+	if st.rec != nil || st.err != nil || st.w.n > st.s.j.maxObject() {
+		return st.err
+	}
+	rec, err := st.s.j.append(st.ctx, key, st.memReader(), st.w.n, st.SHA256())
+	if errors.Is(err, errJournalFull) {
+		return nil // Commit goes the plain way
+	}
+	if err != nil {
+		st.syncErr = err
+		return err
+	}
+	st.rec = rec
+	return nil
 }
 
 // Sync makes the bytes written durable ahead of Commit, which then only
@@ -137,6 +322,9 @@ func (st *Staged) Sync() error {
 		if st.err != nil {
 			st.syncErr = st.err
 			return
+		}
+		if st.w.f == nil {
+			return // in memory: made durable by SyncAs or Commit
 		}
 		st.syncErr = st.s.syncTemp(st.w.f, st.SHA256())
 	})
@@ -163,6 +351,15 @@ func (st *Staged) Close() error {
 }
 
 func (st *Staged) remove() error {
+	if st.w.f == nil {
+		if st.rec != nil {
+			st.s.j.abandon(st.rec)
+			st.rec = nil
+		}
+		st.freeMem()
+		return nil
+	}
+	st.freeMem()
 	st.w.f.Close() // may already be closed by a failed Commit; the error is moot
 	if err := os.Remove(st.w.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("fsblob: discard staged object: %w", err)

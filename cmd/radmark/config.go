@@ -40,6 +40,9 @@ func envDefault(name, def string) string {
 // storageFlags are the flags that say where data lives.
 type storageFlags struct {
 	data, db, blobs string
+	// journal has the file blob store acknowledge objects through its
+	// journal (fsblob.Options.Journal); serve decides it.
+	journal bool
 }
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
@@ -93,7 +96,7 @@ func openStorage(ctx context.Context, s *storageFlags) (metaStore, radmark.BlobS
 	var blobs radmark.BlobStore
 	switch {
 	case strings.HasPrefix(s.blobs, "file:"), !strings.Contains(s.blobs, "://"):
-		blobs, err = fsblob.Open(ctx, s.blobs)
+		blobs, err = fsblob.OpenWith(ctx, s.blobs, fsblob.Options{Journal: s.journal})
 	case strings.HasPrefix(s.blobs, "s3://"):
 		err = fmt.Errorf("the S3 blob driver is not built yet; use file://")
 	default:

@@ -92,7 +92,8 @@ func startServer(t *testing.T, args ...string) *server {
 		}
 	}
 	const admin = "e2e-admin"
-	if out, errOut, code := runCLI(t, append([]string{"user", "add", admin, "--role", "admin"}, storage...)...); code != 0 {
+	// A restart on the same data folder finds the admin there already.
+	if out, errOut, code := runCLI(t, append([]string{"user", "add", admin, "--role", "admin"}, storage...)...); code != 0 && !strings.Contains(errOut, "already exists") {
 		t.Fatalf("user add: %s %s", out, errOut)
 	}
 	out, errOut, code := runCLI(t, append([]string{"token", "create", admin}, storage...)...)

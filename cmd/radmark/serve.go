@@ -39,6 +39,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	retention := fs.String("export-retention", envDefault("export-retention", "168h"),
 		"how long the file of a finished export job is kept before it is deleted (e.g. 72h; 0 keeps files forever); releases are always kept")
 	logLevel := fs.String("log-level", envDefault("log-level", "info"), "log level: debug, info, warn, error")
+	blobJournal := fs.String("blob-journal", envDefault("blob-journal", "auto"),
+		"acknowledge stored instances through the file blob store's journal (one durable write each, moved into the folder tree in the background): on, off, or auto (on with the SQLite database, where one server process owns the data folder; off with PostgreSQL, whose replicas may share the blob folder)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,11 +55,30 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	st.resolve()
+	switch *blobJournal {
+	case "auto":
+		st.journal = strings.HasPrefix(st.db, "sqlite://")
+	case "on", "off":
+		st.journal = *blobJournal == "on"
+	default:
+		return usageError{fmt.Sprintf("--blob-journal %q (or RADMARK_BLOB_JOURNAL): want on, off or auto", *blobJournal)}
+	}
 	db, blobs, err := openStorage(ctx, &st)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if c, ok := blobs.(io.Closer); ok {
+		// After the server, DIMSE and the workers have stopped (deferred
+		// later, so run earlier): the journal's objects are moved into
+		// the folder tree before the process ends.
+		defer func() {
+			if err := c.Close(); err != nil {
+				log.Error("closing the blob store", "err", err)
+			}
+		}()
+	}
 	tmp := filepath.Join(st.data, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return fmt.Errorf("create temp dir: %w", err)

@@ -1,0 +1,1150 @@
+package fsblob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/blob"
+)
+
+// The journal. Without it a Put is durable only after three writes in a
+// row — the file's fsync, the folder's fsync after the rename (needed on
+// file systems without a metadata journal, such as ext4 without one), and
+// the temp file's creation, which allocates an inode — and an instance
+// received one per request waits for all three before its index row can
+// even start committing. With the journal a Put of a small object appends
+// the object to a preallocated, already-written log file and makes it
+// durable with one fdatasync, which writes the data and nothing else
+// (no size change, no new extents, no inode), shared by all the Puts that
+// arrive meanwhile. The object is readable at once, from the log; a
+// background mover then writes it into the folder tree as a plain Put
+// would, without syncing each file, and a checkpoint makes the moved
+// files durable with one syncfs and records how far the log is done, so
+// its space can be reused. Open replays what a crash left past the
+// checkpoint.
+//
+// Layout, under ROOT/.journal (a name no key can have):
+//
+//	lock        flock'ed by the one process that owns the journal
+//	checkpoint  two 4 KiB slots, written alternately: the lowest sequence
+//	            number not known to be in the tree, with a CRC
+//	seg-N       preallocated segments holding records
+//
+// A record is a header (magic, header CRC, sequence number, data length,
+// time, key length), the key, the data and a trailer (SHA-256 of the data,
+// CRC-32C of key, data and digest). The header is written while the space
+// is reserved, under the journal's lock, so a header that a later record's
+// fdatasync made durable is never preceded by one that is not: replay
+// reads each segment from its start while headers are valid, skips
+// records whose trailer does not match (abandoned or torn), and applies
+// the valid ones past the checkpoint in sequence order. A segment is
+// reused only after a checkpoint above all its records is durable, so the
+// stale records it still holds are all below the checkpoint.
+//
+// The journal belongs to one process (the lock). A process that finds it
+// taken writes objects the plain way; objects another process has in its
+// journal are invisible to it until moved, which is why radmark turns the
+// journal on only where one server process owns the data folder.
+
+const (
+	journalDirName = ".journal"
+
+	// defaultSegmentSize holds about 120 CT slices of 512 KiB.
+	defaultSegmentSize = 64 << 20
+	// defaultSegments bounds the journal's disk use; when every segment
+	// is waiting for the mover, Puts go the plain way until one frees.
+	defaultSegments = 4
+	// maxStagedMemory bounds the bytes of uploads held in memory while
+	// they arrive (see Staged); more go to temp files.
+	maxStagedMemory = 256 << 20
+
+	recordMagic      = 0x524d4a31 // "RMJ1"
+	recordHeaderSize = 40
+	recordTrailer    = sha256.Size + 4
+	checkpointSlot   = 4096
+	checkpointMagic  = 0x524d4a43 // "RMJC"
+
+	// checkpointEvery is how long moved objects may wait for the syncfs
+	// that lets their log space go, when nothing else forces it;
+	// checkpointIdle is how long uploads must have paused for one.
+	checkpointEvery = 30 * time.Second
+	checkpointIdle  = 300 * time.Millisecond
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options configure OpenWith.
+type Options struct {
+	// Journal acknowledges small objects after one durable append to a
+	// log, moving them into the folder tree in the background (see the
+	// comment above). Only one process may journal in a root; others
+	// opening it with Journal set write the plain way.
+	Journal bool
+	// JournalSegmentSize and JournalSegments size the log (defaults 64
+	// MiB and 4). Objects larger than half a segment go the plain way.
+	JournalSegmentSize int64
+	JournalSegments    int
+}
+
+// errJournalFull says every segment is in use: the caller writes the plain
+// way.
+var errJournalFull = errors.New("fsblob: journal full")
+
+type journal struct {
+	s       *Store
+	dir     string
+	lock    *os.File
+	cpFile  *os.File
+	segSize int64
+	maxSegs int
+
+	mu         sync.Mutex
+	segs       []*segment
+	cur        *segment
+	free       []*segment
+	nextSeq    uint64
+	cpSeq      uint64 // durable checkpoint: every record below is in the tree
+	cpSlot     int
+	inflight   map[uint64]*record // reserved, not yet published or abandoned
+	pending    map[string]*record // published, not yet moved: read from the log
+	dirs       map[string]int     // folders above pending keys
+	live       map[string]uint64  // keys with published records not checkpointed
+	queue      []*record          // published records to move, in order
+	moved      bool               // records moved since the last checkpoint
+	lastCP     time.Time
+	lastAppend time.Time
+	broken     error // an I/O error made the log unusable
+	closed     bool
+	preparing  bool // a goroutine is making a new segment
+
+	stagedMem int64 // bytes held by in-memory Staged objects (under mu)
+
+	// work serialises moving and checkpointing: the mover and callers
+	// that need a key's records in the tree (Delete) take turns.
+	work sync.Mutex
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+type segment struct {
+	idx     int
+	f       *os.File
+	used    int64  // append offset
+	maxSeq  uint64 // highest sequence number written since (re)use
+	writers int    // records reserved here and not finished
+	readers int    // open readers of pending records here
+	gate    syncGate
+}
+
+type record struct {
+	seq     uint64
+	key     string
+	seg     *segment
+	off     int64 // of the header
+	size    int64
+	sum     string
+	modTime time.Time
+	// written: the record is durable and no longer counted in its
+	// segment's writers.
+	written bool
+	// mem, if set, holds the object's bytes in memory (a staged upload's
+	// chunks) until it is moved, so the mover need not read them back;
+	// held is the memory counted in stagedMem for them.
+	mem  [][]byte
+	held int64
+}
+
+func (r *record) dataOff() int64 { return r.off + recordHeaderSize + int64(len(r.key)) }
+
+// syncGate shares fdatasyncs: a caller needs one that starts after its
+// write, and every caller waiting when a sync starts is covered by it.
+type syncGate struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	running  bool
+	started  uint64
+	finished uint64
+	err      error
+}
+
+func (g *syncGate) sync(f *os.File) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	need := g.started + 1
+	for g.finished < need {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		gen := g.started
+		g.mu.Unlock()
+		err := fdatasync(f)
+		g.mu.Lock()
+		g.running = false
+		g.finished = gen
+		g.err = err
+		g.cond.Broadcast()
+		if err != nil {
+			return err
+		}
+	}
+	return g.err
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, location string, opts Options) (*Store, error) {
+	s, err := Open(ctx, location)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.Journal || !journalSupported {
+		return s, nil
+	}
+	j, err := openJournal(ctx, s, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.j = j
+	return s, nil
+}
+
+// Journaled reports whether this Store acknowledges objects through its
+// journal.
+func (s *Store) Journaled() bool { return s.j != nil }
+
+// Close moves every journaled object into the folder tree, makes it
+// durable and releases the journal. A Store without a journal holds
+// nothing, and Close does nothing. The Store must not be used after.
+func (s *Store) Close() error {
+	if s.j == nil {
+		return nil
+	}
+	return s.j.close()
+}
+
+func openJournal(ctx context.Context, s *Store, opts Options) (*journal, error) {
+	j := &journal{
+		s: s, dir: filepath.Join(s.root, journalDirName),
+		segSize: opts.JournalSegmentSize, maxSegs: opts.JournalSegments,
+		inflight: map[uint64]*record{}, pending: map[string]*record{},
+		dirs: map[string]int{}, live: map[string]uint64{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if j.segSize <= 0 {
+		j.segSize = defaultSegmentSize
+	}
+	if j.maxSegs <= 0 {
+		j.maxSegs = defaultSegments
+	}
+	if err := os.Mkdir(j.dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("fsblob: journal: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(j.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("fsblob: journal: %w", err)
+	}
+	if ok, err := tryLock(lock); err != nil || !ok {
+		lock.Close()
+		if err != nil {
+			return nil, fmt.Errorf("fsblob: journal: lock: %w", err)
+		}
+		return nil, nil // another process journals here; write the plain way
+	}
+	j.lock = lock
+	if err := j.recover(ctx); err != nil {
+		j.release()
+		return nil, err
+	}
+	j.lastCP = time.Now()
+	go j.run()
+	return j, nil
+}
+
+func (j *journal) release() {
+	for _, sg := range j.segs {
+		sg.f.Close()
+	}
+	if j.cpFile != nil {
+		j.cpFile.Close()
+	}
+	j.lock.Close() // drops the flock
+}
+
+// recover reads the checkpoint, replays the records past it into the
+// folder tree, makes them durable and starts a new checkpoint above them.
+func (j *journal) recover(ctx context.Context) error {
+	fail := func(err error) error { return fmt.Errorf("fsblob: journal %s: recover: %w", j.dir, err) }
+	cp, err := os.OpenFile(filepath.Join(j.dir, "checkpoint"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	j.cpFile = cp
+	best, bestSlot := readCheckpoint(cp)
+	j.cpSeq, j.cpSlot = best, bestSlot
+
+	entries, err := os.ReadDir(j.dir)
+	if err != nil {
+		return fail(err)
+	}
+	var found []*record
+	maxSeq := best
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".new") {
+			// A segment being made when the process stopped: never used.
+			os.Remove(filepath.Join(j.dir, e.Name()))
+			continue
+		}
+		n, ok := strings.CutPrefix(e.Name(), "seg-")
+		if !ok {
+			continue
+		}
+		idx, err := strconv.Atoi(n)
+		if err != nil || idx < 0 || strconv.Itoa(idx) != n {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(j.dir, e.Name()), os.O_RDWR, 0)
+		if err != nil {
+			return fail(err)
+		}
+		sg := &segment{idx: idx, f: f}
+		j.segs = append(j.segs, sg)
+		recs, top, err := scanSegment(f, best)
+		if err != nil {
+			return fail(err)
+		}
+		maxSeq = max(maxSeq, top)
+		found = append(found, recs...)
+	}
+	slices.SortFunc(j.segs, func(a, b *segment) int { return a.idx - b.idx })
+	slices.SortFunc(found, func(a, b *record) int { return cmpSeq(a.seq, b.seq) })
+	for _, r := range found {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		if err := j.moveOne(r); err != nil {
+			return fail(fmt.Errorf("replay %s: %w", blob.QuoteKey(r.key), err))
+		}
+	}
+	j.nextSeq = maxSeq + 1
+	if len(found) > 0 || bestSlot < 0 {
+		if err := syncAll(j.s.root); err != nil {
+			return fail(err)
+		}
+		if err := j.writeCheckpoint(j.nextSeq); err != nil {
+			return fail(err)
+		}
+	}
+	for _, sg := range j.segs {
+		if fi, err := sg.f.Stat(); err == nil && fi.Size() == j.segSize {
+			j.free = append(j.free, sg)
+		}
+		// A segment of another size was made with other options: it is
+		// not reused (its records were replayed above).
+	}
+	// All segments are made now (allocating is quick): a segment made
+	// while uploads run would compete with their syncs.
+	next := 0
+	for _, sg := range j.segs {
+		next = max(next, sg.idx+1)
+	}
+	for len(j.free) < j.maxSegs {
+		sg, err := j.makeSegment(next)
+		if err != nil {
+			return fail(err)
+		}
+		next++
+		j.segs = append(j.segs, sg)
+		j.free = append(j.free, sg)
+	}
+	return nil
+}
+
+// readCheckpoint returns the newer valid checkpoint slot's sequence
+// number, and the slot (-1 if neither is valid).
+func readCheckpoint(cp *os.File) (uint64, int) {
+	var best uint64
+	bestSlot := -1
+	for slot := range 2 {
+		buf := make([]byte, 16)
+		if _, err := cp.ReadAt(buf, int64(slot*checkpointSlot)); err != nil {
+			continue
+		}
+		if binary.LittleEndian.Uint32(buf[0:]) != checkpointMagic ||
+			binary.LittleEndian.Uint32(buf[12:]) != crc32.Checksum(buf[:12], castagnoli) {
+			continue
+		}
+		if seq := binary.LittleEndian.Uint64(buf[4:]); bestSlot < 0 || seq > best {
+			best, bestSlot = seq, slot
+		}
+	}
+	return best, bestSlot
+}
+
+// Replayable lists the keys whose latest bytes the journal of the blob
+// folder root still holds past its checkpoint: what a start would write
+// into the folder tree again, because a crash may have lost their files.
+// It reads the journal without taking it; run it on a stopped store.
+func Replayable(root string) ([]string, error) {
+	dir := filepath.Join(root, journalDirName)
+	cp, err := os.Open(filepath.Join(dir, "checkpoint"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fsblob: journal %s: %w", dir, err)
+	}
+	defer cp.Close()
+	from, _ := readCheckpoint(cp)
+	segs, err := filepath.Glob(filepath.Join(dir, "seg-*"))
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var keys []string
+	for _, name := range segs {
+		if strings.HasSuffix(name, ".new") {
+			continue
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("fsblob: journal %s: %w", dir, err)
+		}
+		recs, _, err := scanSegment(f, from)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("fsblob: journal %s: %w", dir, err)
+		}
+		for _, r := range recs {
+			if !seen[r.key] {
+				seen[r.key] = true
+				keys = append(keys, r.key)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// scanSegment returns the valid records at or above from, and the highest
+// sequence number of any valid header.
+func scanSegment(f *os.File, from uint64) ([]*record, uint64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	size := fi.Size()
+	var out []*record
+	var top uint64
+	hdr := make([]byte, recordHeaderSize)
+	for off := int64(0); off+recordHeaderSize <= size; {
+		if _, err := f.ReadAt(hdr, off); err != nil {
+			return nil, 0, err
+		}
+		if binary.LittleEndian.Uint32(hdr[0:]) != recordMagic ||
+			binary.LittleEndian.Uint32(hdr[4:]) != crc32.Checksum(hdr[8:], castagnoli) {
+			break
+		}
+		seq := binary.LittleEndian.Uint64(hdr[8:])
+		dataLen := int64(binary.LittleEndian.Uint64(hdr[16:]))
+		mod := int64(binary.LittleEndian.Uint64(hdr[24:]))
+		keyLen := int64(binary.LittleEndian.Uint32(hdr[32:]))
+		if dataLen < 0 || keyLen <= 0 || keyLen > 4096 || off+recordHeaderSize+keyLen+dataLen+recordTrailer > size {
+			break
+		}
+		top = max(top, seq)
+		r := &record{seq: seq, off: off, size: dataLen, modTime: time.Unix(0, mod)}
+		next := off + recordHeaderSize + keyLen + dataLen + recordTrailer
+		if seq >= from {
+			key := make([]byte, keyLen)
+			if _, err := f.ReadAt(key, off+recordHeaderSize); err != nil {
+				return nil, 0, err
+			}
+			r.key = string(key)
+			sum, ok, err := checkTrailer(f, r)
+			if err != nil {
+				return nil, 0, err
+			}
+			if ok && blob.CheckKey(r.key) == nil {
+				r.sum = sum
+				r.seg = &segment{f: f}
+				out = append(out, r)
+			}
+		}
+		off = next
+	}
+	return out, top, nil
+}
+
+// checkTrailer reads r's key and data back and checks them against its
+// trailer.
+func checkTrailer(f *os.File, r *record) (string, bool, error) {
+	c := crc32.New(castagnoli)
+	if _, err := io.Copy(c, io.NewSectionReader(f, r.off+recordHeaderSize, int64(len(r.key))+r.size)); err != nil {
+		return "", false, err
+	}
+	tr := make([]byte, recordTrailer)
+	if _, err := f.ReadAt(tr, r.dataOff()+r.size); err != nil {
+		return "", false, err
+	}
+	c.Write(tr[:sha256.Size])
+	if c.Sum32() != binary.LittleEndian.Uint32(tr[sha256.Size:]) {
+		return "", false, nil
+	}
+	return hex.EncodeToString(tr[:sha256.Size]), true, nil
+}
+
+func (j *journal) writeCheckpoint(seq uint64) error {
+	slot := (j.cpSlot + 1) % 2
+	if j.cpSlot < 0 {
+		slot = 0
+	}
+	buf := make([]byte, 16)
+	binary.LittleEndian.PutUint32(buf[0:], checkpointMagic)
+	binary.LittleEndian.PutUint64(buf[4:], seq)
+	binary.LittleEndian.PutUint32(buf[12:], crc32.Checksum(buf[:12], castagnoli))
+	if _, err := j.cpFile.WriteAt(buf, int64(slot*checkpointSlot)); err != nil {
+		return err
+	}
+	if err := j.cpFile.Sync(); err != nil {
+		return err
+	}
+	j.cpSlot = slot
+	return nil
+}
+
+// maxObject is the largest object the journal takes.
+func (j *journal) maxObject() int64 { return j.segSize / 2 }
+
+// put stores an object of known size through the journal. ok is false
+// when the journal cannot take it (too large, full, broken, closed): the
+// caller then writes it the plain way.
+func (j *journal) put(ctx context.Context, key string, r io.Reader, size int64, knownSum string) (radmark.BlobInfo, bool, error) {
+	if size < 0 || size > j.maxObject() {
+		return radmark.BlobInfo{}, false, nil
+	}
+	rec, err := j.append(ctx, key, r, size, knownSum)
+	if errors.Is(err, errJournalFull) {
+		return radmark.BlobInfo{}, false, nil
+	}
+	if err != nil {
+		return radmark.BlobInfo{}, true, err
+	}
+	return j.publish(rec), true, nil
+}
+
+// checkKeyFree refuses a key that the folder tree or the pending objects
+// make impossible, as the rename would later (see place): the mover must
+// never find an acknowledged object unplaceable.
+func (j *journal) checkKeyFree(key string) error {
+	j.mu.Lock()
+	for d := parentKey(key); d != ""; d = parentKey(d) {
+		if _, ok := j.pending[d]; ok {
+			j.mu.Unlock()
+			return &radmark.Error{Code: radmark.ECONFLICT,
+				Message: fmt.Sprintf("blob key %s needs %q to be a folder, but it is an object", blob.QuoteKey(key), d)}
+		}
+	}
+	folder := j.dirs[key] > 0
+	j.mu.Unlock()
+	if folder {
+		return &radmark.Error{Code: radmark.ECONFLICT, Message: fmt.Sprintf("blob key %s is the folder of other objects", blob.QuoteKey(key))}
+	}
+	dst := j.s.path(key)
+	for d := filepath.Dir(dst); d != j.s.root && len(d) > len(j.s.root); d = filepath.Dir(d) {
+		fi, err := os.Lstat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return j.s.conflict(key, dst, syscall.ENOTDIR)
+			}
+			break // folders above an existing folder exist
+		}
+	}
+	if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
+		if entries, _ := os.ReadDir(dst); len(entries) > 0 {
+			return &radmark.Error{Code: radmark.ECONFLICT, Message: fmt.Sprintf("blob key %s is the folder of other objects", blob.QuoteKey(key))}
+		}
+	}
+	return nil
+}
+
+func parentKey(key string) string {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 {
+		return ""
+	}
+	return key[:i]
+}
+
+// append writes a record of key and r's size bytes and makes it durable;
+// the record is reserved (counted in inflight) until publish or abandon.
+func (j *journal) append(ctx context.Context, key string, r io.Reader, size int64, knownSum string) (*record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := j.checkKeyFree(key); err != nil {
+		return nil, err
+	}
+	rec, err := j.reserve(key, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.fill(ctx, rec, r, knownSum); err != nil {
+		j.abandon(rec)
+		return nil, err
+	}
+	err = j.s.fail("sync", rec.seg.f.Name())
+	if err == nil {
+		err = rec.seg.gate.sync(rec.seg.f)
+	}
+	if err != nil {
+		// After a failed fdatasync the kernel may have dropped the
+		// pages: nothing more is trusted to this log.
+		j.abandon(rec)
+		j.breakWith(err)
+		return nil, err
+	}
+	j.mu.Lock()
+	rec.seg.writers--
+	rec.written = true
+	j.mu.Unlock()
+	return rec, nil
+}
+
+// reserve takes space for a record and writes its header.
+func (j *journal) reserve(key string, size int64) (*record, error) {
+	need := recordHeaderSize + int64(len(key)) + size + recordTrailer
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.broken != nil || j.closed {
+		return nil, errJournalFull
+	}
+	if j.cur == nil || j.cur.used+need > j.segSize {
+		if len(j.free) == 0 {
+			j.prepareSegment()
+			return nil, errJournalFull
+		}
+		j.cur = j.free[0]
+		j.free = j.free[1:]
+		j.cur.used, j.cur.maxSeq = 0, 0
+		if len(j.free) == 0 {
+			j.prepareSegment()
+		}
+	}
+	sg := j.cur
+	rec := &record{seq: j.nextSeq, key: key, seg: sg, off: sg.used, size: size, modTime: time.Now()}
+	hdr := make([]byte, recordHeaderSize)
+	binary.LittleEndian.PutUint32(hdr[0:], recordMagic)
+	binary.LittleEndian.PutUint64(hdr[8:], rec.seq)
+	binary.LittleEndian.PutUint64(hdr[16:], uint64(size))
+	binary.LittleEndian.PutUint64(hdr[24:], uint64(rec.modTime.UnixNano()))
+	binary.LittleEndian.PutUint32(hdr[32:], uint32(len(key)))
+	binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(hdr[8:], castagnoli))
+	if _, err := sg.f.WriteAt(hdr, rec.off); err != nil {
+		j.broken = err
+		return nil, err
+	}
+	j.nextSeq++
+	j.lastAppend = rec.modTime
+	sg.used += need
+	sg.maxSeq = rec.seq
+	sg.writers++
+	j.inflight[rec.seq] = rec
+	return rec, nil
+}
+
+// fill writes the record's key, data and trailer.
+func (j *journal) fill(ctx context.Context, rec *record, r io.Reader, knownSum string) error {
+	c := crc32.New(castagnoli)
+	var h hash.Hash
+	if knownSum == "" {
+		h = sha256.New()
+	}
+	w := &segmentWriter{f: rec.seg.f, off: rec.off + recordHeaderSize, c: c, s: j.s}
+	if _, err := w.Write([]byte(rec.key)); err != nil {
+		return err
+	}
+	w.h = h
+	buf := copyBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(w, io.LimitReader(&ctxReader{ctx: ctx, r: r}, rec.size+1), *buf)
+	copyBuffers.Put(buf)
+	if err != nil {
+		return err
+	}
+	switch {
+	case n > rec.size:
+		return radmark.Errorf(radmark.EINVALID, "blob %s: size mismatch: declared %d bytes, the body is longer", blob.QuoteKey(rec.key), rec.size)
+	case n < rec.size:
+		return radmark.Errorf(radmark.EINVALID, "blob %s: size mismatch: declared %d bytes, the body has %d", blob.QuoteKey(rec.key), rec.size, n)
+	}
+	var sum []byte
+	if h != nil {
+		sum = h.Sum(nil)
+	} else {
+		var err error
+		if sum, err = hex.DecodeString(knownSum); err != nil || len(sum) != sha256.Size {
+			return radmark.Errorf(radmark.EINVALID, "blob %s: digest %q is not a hex SHA-256", blob.QuoteKey(rec.key), knownSum)
+		}
+	}
+	c.Write(sum)
+	tr := binary.LittleEndian.AppendUint32(slices.Clone(sum), c.Sum32())
+	if err := j.s.fail("write", rec.seg.f.Name()); err != nil {
+		return err
+	}
+	if _, err := rec.seg.f.WriteAt(tr, rec.dataOff()+rec.size); err != nil {
+		return err
+	}
+	rec.sum = hex.EncodeToString(sum)
+	return nil
+}
+
+// segmentWriter writes at increasing offsets of a segment, keeping the
+// record's CRC and, once h is set, the data's digest.
+type segmentWriter struct {
+	s   *Store
+	f   *os.File
+	off int64
+	c   hash.Hash32
+	h   hash.Hash
+	n   int64
+}
+
+func (w *segmentWriter) Write(p []byte) (int, error) {
+	if err := w.s.fail("write", w.f.Name()); err != nil {
+		return 0, err
+	}
+	n, err := w.f.WriteAt(p, w.off)
+	w.c.Write(p[:n])
+	if w.h != nil {
+		w.h.Write(p[:n])
+	}
+	w.off += int64(n)
+	w.n += int64(n)
+	return n, err
+}
+
+// abandon gives up a reserved record: its space stays garbage until the
+// segment is reused, and replay skips it (its trailer does not match, or,
+// for a record written but never published, it becomes an object without
+// an index entry, as a crash between a plain Put and indexing leaves).
+func (j *journal) abandon(rec *record) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, ok := j.inflight[rec.seq]; !ok {
+		return
+	}
+	if rec.written {
+		// Spoil the trailer so a replay skips the record rather than
+		// making an object nobody committed; best effort (not synced):
+		// if the crash comes first, the object is left as a crash
+		// between a plain Put and its indexing leaves one.
+		_, _ = rec.seg.f.WriteAt(make([]byte, 4), rec.dataOff()+rec.size+sha256.Size)
+	}
+	delete(j.inflight, rec.seq)
+	if !rec.written {
+		rec.seg.writers--
+	}
+}
+
+// publish makes a durable record the object at its key.
+func (j *journal) publish(rec *record) radmark.BlobInfo {
+	j.mu.Lock()
+	delete(j.inflight, rec.seq)
+	if old, ok := j.pending[rec.key]; ok {
+		_ = old // superseded: the mover writes it, then this one over it
+	} else {
+		for d := parentKey(rec.key); d != ""; d = parentKey(d) {
+			j.dirs[d]++
+		}
+	}
+	j.pending[rec.key] = rec
+	j.live[rec.key] = rec.seq
+	j.queue = append(j.queue, rec)
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return radmark.BlobInfo{Key: rec.key, Size: rec.size, SHA256: rec.sum, ModTime: rec.modTime}
+}
+
+func (j *journal) breakWith(err error) {
+	j.mu.Lock()
+	if j.broken == nil {
+		j.broken = err
+	}
+	j.mu.Unlock()
+}
+
+// prepareSegment makes a new segment in the background if the journal
+// may grow (called with mu held).
+func (j *journal) prepareSegment() {
+	if j.preparing || len(j.segs) >= j.maxSegs || j.closed {
+		return
+	}
+	j.preparing = true
+	idx := 0
+	for _, sg := range j.segs {
+		idx = max(idx, sg.idx+1)
+	}
+	go func() {
+		sg, err := j.makeSegment(idx)
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.preparing = false
+		if err != nil {
+			// Puts keep going the plain way; the next full journal tries
+			// again.
+			return
+		}
+		if j.closed {
+			sg.f.Close()
+			return
+		}
+		j.segs = append(j.segs, sg)
+		j.free = append(j.free, sg)
+	}()
+}
+
+// makeSegment allocates a segment and makes it durable. The space is
+// reserved with fallocate, so an append never grows the file: its
+// fdatasync writes the data and, the first time a block is used, the
+// extent's change from unwritten to written; once the segment has been
+// through one round, appends write data alone.
+func (j *journal) makeSegment(idx int) (*segment, error) {
+	name := filepath.Join(j.dir, "seg-"+strconv.Itoa(idx))
+	tmp := name + ".new"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*segment, error) {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	if err := allocate(f, j.segSize); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(j.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &segment{idx: idx, f: f}, nil
+}
+
+// holdStaged counts n more bytes of st held in memory, if the journal
+// could still take st and the memory bound allows.
+func (j *journal) holdStaged(st *Staged, n int64) bool {
+	if st.w.n+n > j.maxObject() {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.stagedMem+n > maxStagedMemory || j.closed {
+		return false
+	}
+	j.stagedMem += n
+	st.held += n
+	return true
+}
+
+func (j *journal) releaseStaged(n int64) {
+	j.mu.Lock()
+	j.stagedMem -= n
+	j.mu.Unlock()
+}
+
+// lookup returns a reader of the pending object at key, if there is one.
+func (j *journal) lookup(key string) (*pendingReader, radmark.BlobInfo, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	rec, ok := j.pending[key]
+	if !ok {
+		return nil, radmark.BlobInfo{}, false
+	}
+	rec.seg.readers++
+	pr := &pendingReader{SectionReader: io.NewSectionReader(rec.seg.f, rec.dataOff(), rec.size), j: j, seg: rec.seg}
+	return pr, radmark.BlobInfo{Key: key, Size: rec.size, SHA256: rec.sum, ModTime: rec.modTime}, true
+}
+
+// pendingReader reads an object from its segment, which is not reused
+// while it is open.
+type pendingReader struct {
+	*io.SectionReader
+	j    *journal
+	seg  *segment
+	once sync.Once
+}
+
+func (p *pendingReader) Close() error {
+	p.once.Do(func() {
+		p.j.mu.Lock()
+		p.seg.readers--
+		p.j.mu.Unlock()
+	})
+	return nil
+}
+
+// pendingKeys returns the pending keys starting with prefix, sorted.
+func (j *journal) pendingKeys(prefix string) []radmark.BlobInfo {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []radmark.BlobInfo
+	for k, r := range j.pending {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, radmark.BlobInfo{Key: k, Size: r.size, ModTime: r.modTime})
+		}
+	}
+	slices.SortFunc(out, func(a, b radmark.BlobInfo) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// isLive reports whether key has records that a replay would apply.
+func (j *journal) isLive(key string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, ok := j.live[key]
+	return ok
+}
+
+// settle puts every published record in the tree and checkpoints, so that
+// a plain write or delete of a key is not undone by a replay of its older
+// records.
+func (j *journal) settle() error {
+	j.work.Lock()
+	defer j.work.Unlock()
+	if err := j.moveQueued(); err != nil {
+		return err
+	}
+	return j.checkpoint()
+}
+
+func (j *journal) run() {
+	defer close(j.done)
+	tick := time.NewTicker(checkpointEvery / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-j.stop:
+			return
+		case <-j.wake:
+		case <-tick.C:
+		}
+		j.work.Lock()
+		select {
+		case <-j.stop:
+			j.work.Unlock()
+			return
+		default:
+		}
+		err := j.moveQueued()
+		if err == nil && j.checkpointDue() {
+			err = j.checkpoint()
+		}
+		j.work.Unlock()
+		if err != nil {
+			j.breakWith(err)
+		}
+	}
+}
+
+// checkpointDue: the journal is running out of free segments, or uploads
+// have paused, or moved objects have waited long. A checkpoint's syncfs
+// writes everything the mover wrote since the last one, and uploads'
+// fdatasyncs wait behind it, so while uploads run it comes only when
+// segments are needed; the kernel writes most of the moved files back
+// meanwhile.
+func (j *journal) checkpointDue() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.moved {
+		return false
+	}
+	idle := time.Since(j.lastAppend) >= checkpointIdle
+	return len(j.free) <= 1 || idle || time.Since(j.lastCP) >= checkpointEvery
+}
+
+// moveQueued writes the queued records into the folder tree (called with
+// work held).
+func (j *journal) moveQueued() error {
+	for {
+		j.mu.Lock()
+		if len(j.queue) == 0 {
+			j.mu.Unlock()
+			return nil
+		}
+		rec := j.queue[0]
+		superseded := j.pending[rec.key] != rec
+		j.mu.Unlock()
+		if !superseded {
+			if err := j.moveOne(rec); err != nil {
+				return fmt.Errorf("fsblob: journal: move %s into the tree: %w", blob.QuoteKey(rec.key), err)
+			}
+		}
+		j.mu.Lock()
+		j.queue = j.queue[1:]
+		if rec.mem != nil {
+			freeChunks(rec.mem)
+			rec.mem = nil
+			j.stagedMem -= rec.held
+		}
+		if j.pending[rec.key] == rec {
+			delete(j.pending, rec.key)
+			for d := parentKey(rec.key); d != ""; d = parentKey(d) {
+				if j.dirs[d]--; j.dirs[d] <= 0 {
+					delete(j.dirs, d)
+				}
+			}
+		}
+		j.moved = true
+		j.mu.Unlock()
+	}
+}
+
+// moveOne writes a record's object into the tree, as Put does but without
+// syncing: the checkpoint's syncfs does that for many at once.
+func (j *journal) moveOne(rec *record) error {
+	f, err := j.s.createTemp()
+	if err != nil {
+		return err
+	}
+	placed := false
+	defer func() {
+		if !placed {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if rec.mem != nil {
+		err = writeChunks(f, rec.mem)
+	} else {
+		buf := copyBuffers.Get().(*[]byte)
+		_, err = io.CopyBuffer(f, io.NewSectionReader(rec.seg.f, rec.dataOff(), rec.size), *buf)
+		copyBuffers.Put(buf)
+	}
+	if err != nil {
+		return err
+	}
+	setSHA256(f, rec.sum)
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := j.s.place(rec.key, f.Name(), j.s.path(rec.key)); err != nil {
+		return err
+	}
+	placed = true
+	return nil
+}
+
+// checkpoint makes the moved objects durable and records that the log
+// below the oldest unmoved record is done (called with work held).
+func (j *journal) checkpoint() error {
+	j.mu.Lock()
+	cp := j.nextSeq
+	for seq := range j.inflight {
+		cp = min(cp, seq)
+	}
+	for _, r := range j.queue {
+		cp = min(cp, r.seq)
+	}
+	j.moved = false
+	j.mu.Unlock()
+	if cp <= j.cpSeq {
+		return nil
+	}
+	if err := syncAll(j.s.root); err != nil {
+		return err
+	}
+	if err := j.writeCheckpoint(cp); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.cpSeq = cp
+	j.lastCP = time.Now()
+	for k, seq := range j.live {
+		if seq < cp {
+			delete(j.live, k)
+		}
+	}
+	for _, sg := range j.segs {
+		if sg == j.cur || sg.writers > 0 || sg.readers > 0 || sg.maxSeq >= cp || slices.Contains(j.free, sg) {
+			continue
+		}
+		j.free = append(j.free, sg)
+	}
+	if j.cur != nil && j.cur.writers == 0 && j.cur.readers == 0 && j.cur.maxSeq < cp {
+		// Nothing in the current segment is needed: start it over rather
+		// than moving on, so an idle server keeps reusing one segment.
+		j.cur.used, j.cur.maxSeq = 0, 0
+	}
+	return nil
+}
+
+func (j *journal) close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	j.closed = true
+	j.mu.Unlock()
+	close(j.stop)
+	<-j.done
+	// Give Puts that were writing when Close was called the time to
+	// publish, so their objects are moved below rather than only at the
+	// next start's replay.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		j.mu.Lock()
+		n := len(j.inflight)
+		j.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Puts still writing when Close is called fall back to the plain way
+	// or fail; what was published is settled here.
+	err := j.settle()
+	j.release()
+	return err
+}

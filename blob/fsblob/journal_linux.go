@@ -1,0 +1,54 @@
+package fsblob
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// journalSupported: the journal needs flock, fdatasync and syncfs.
+const journalSupported = true
+
+// tryLock takes an exclusive lock on f without waiting; ok is false when
+// another process holds it.
+func tryLock(f *os.File) (ok bool, err error) {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// fdatasync writes f's data, and its metadata only where reading the data
+// back needs it.
+func fdatasync(f *os.File) error {
+	for {
+		err := unix.Fdatasync(int(f.Fd()))
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
+// syncAll makes everything written to the file system holding dir
+// durable (syncfs): the checkpoint's one call instead of an fsync per
+// moved file and folder.
+func syncAll(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return unix.Syncfs(int(d.Fd()))
+}
+
+// allocate reserves size bytes for f without writing them.
+func allocate(f *os.File, size int64) error {
+	for {
+		err := unix.Fallocate(int(f.Fd()), 0, 0, size)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}

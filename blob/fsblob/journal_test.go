@@ -1,0 +1,376 @@
+//go:build linux
+
+package fsblob
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/blob/blobtest"
+)
+
+// openJournaled opens a journaling store with small segments in dir (a
+// fresh folder when dir is ""), closing it when the test ends.
+func openJournaled(t *testing.T, dir string, segSize int64, segs int) *Store {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	s, err := OpenWith(t.Context(), dir, Options{Journal: true, JournalSegmentSize: segSize, JournalSegments: segs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Journaled() {
+		t.Fatal("the store does not journal")
+	}
+	t.Cleanup(func() {
+		wantNoTemps(t, s)
+	})
+	t.Cleanup(func() {
+		if s.j != nil && !s.j.closed {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}
+	})
+	return s
+}
+
+// holdMover keeps the mover from moving anything until the returned func
+// is called, so that objects stay in the journal only.
+func holdMover(t *testing.T, s *Store) func() {
+	j := s.j
+	j.work.Lock()
+	var once sync.Once
+	release := func() { once.Do(j.work.Unlock) }
+	t.Cleanup(release)
+	return release
+}
+
+// crash stops the journal as a killed process would: nothing moved or
+// checkpointed after this, files and lock released. The mover must be
+// held (holdMover) so that nothing reaches the tree behind the test's
+// back.
+func crash(s *Store, release func()) {
+	j := s.j
+	j.mu.Lock()
+	j.closed = true
+	j.mu.Unlock()
+	close(j.stop)
+	j.release()
+	release()
+	<-j.done
+	s.j = nil
+}
+
+func inTree(s *Store, key string) bool {
+	_, err := os.Stat(s.path(key))
+	return err == nil
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func TestJournalConformance(t *testing.T) {
+	blobtest.TestBlobStore(t, func(t *testing.T) radmark.BlobStore { return openJournaled(t, "", 4<<20, 3) })
+}
+
+// TestJournalReplay acknowledges objects through the journal, crashes
+// before any reaches the folder tree, and finds them all after reopening.
+func TestJournalReplay(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournaled(t, dir, 1<<20, 4)
+	moving := holdMover(t, s)
+	want := map[string][]byte{}
+	for i := range 12 {
+		data := bytes.Repeat([]byte{byte(i)}, 1000*(i+1))
+		key := fmt.Sprintf("dicom/%02x/obj%d", i, i)
+		if i%2 == 0 {
+			mustPut(t, s, key, string(data))
+		} else {
+			st := stage(t, s, t.Context())
+			st.Write(data)
+			if err := st.SyncAs(key); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Commit(t.Context(), key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want[key] = data
+	}
+	// Overwritten while pending: the newer bytes win after replay too.
+	mustPut(t, s, "dicom/00/obj0", "second version")
+	want["dicom/00/obj0"] = []byte("second version")
+	// Written to the journal but never committed: not an object now.
+	st := stage(t, s, t.Context())
+	st.Write([]byte("abandoned"))
+	if err := st.SyncAs("dicom/ff/abandoned"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, err := s.Stat(t.Context(), "dicom/ff/abandoned"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Fatalf("abandoned object visible: %v", err)
+	}
+	for key, data := range want {
+		wantObject(t, s, key, string(data))
+		if inTree(s, key) {
+			t.Fatalf("%s reached the tree while the mover was held", key)
+		}
+	}
+	crash(s, moving)
+
+	s2 := openJournaled(t, dir, 1<<20, 4)
+	if inTree(s2, "dicom/ff/abandoned") {
+		t.Error("an abandoned record was replayed")
+	}
+	for key, data := range want {
+		if !inTree(s2, key) {
+			t.Errorf("%s not in the tree after replay", key)
+		}
+		wantObject(t, s2, key, string(data))
+		info, err := s2.Stat(t.Context(), key)
+		if err != nil || info.SHA256 != digest(data) {
+			t.Errorf("Stat(%s) = %+v, %v", key, info, err)
+		}
+	}
+	// A replay leaves nothing to replay twice: deleting an object and
+	// reopening again must not bring it back.
+	if err := s2.Delete(t.Context(), "dicom/01/obj1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s3 := openJournaled(t, dir, 1<<20, 4)
+	if _, err := readObject(s3, "dicom/01/obj1"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Fatalf("deleted object back after reopening: %v", err)
+	}
+	wantObject(t, s3, "dicom/02/obj2", string(want["dicom/02/obj2"]))
+}
+
+// TestJournalTornRecords damages records the way a crash in the middle of
+// writing them would: replay skips a record whose bytes do not match its
+// trailer, keeps the others, and stops at a header that was never written.
+func TestJournalTornRecords(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournaled(t, dir, 1<<20, 2)
+	moving := holdMover(t, s)
+	for i := range 3 {
+		mustPut(t, s, fmt.Sprintf("k/%d", i), strings.Repeat(string(rune('a'+i)), 5000))
+	}
+	rec := s.j.pending["k/1"]
+	seg := filepath.Join(s.j.dir, fmt.Sprintf("seg-%d", rec.seg.idx))
+	crash(s, moving)
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("X"), rec.dataOff()+100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	s2 := openJournaled(t, dir, 1<<20, 2)
+	wantObject(t, s2, "k/0", strings.Repeat("a", 5000))
+	wantObject(t, s2, "k/2", strings.Repeat("c", 5000))
+	if _, err := readObject(s2, "k/1"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Fatalf("torn record replayed: %v", err)
+	}
+}
+
+// TestJournalDeleteSettles deletes objects still in the journal; a crash
+// right after must not bring them back.
+func TestJournalDeleteSettles(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournaled(t, dir, 1<<20, 2)
+	mustPut(t, s, "a/gone", "patient data the user deleted")
+	mustPut(t, s, "a/kept", "kept")
+	if err := s.Delete(t.Context(), "a/gone"); err != nil {
+		t.Fatal(err)
+	}
+	crash(s, holdMover(t, s))
+	s2 := openJournaled(t, dir, 1<<20, 2)
+	if _, err := readObject(s2, "a/gone"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Fatalf("deleted object back after a crash: %v", err)
+	}
+	wantObject(t, s2, "a/kept", "kept")
+}
+
+// TestJournalReusesSegments writes many times the journal's size: the
+// mover and checkpoints free segments for reuse, and a crash at the end
+// replays only what was not yet checkpointed, never a stale record of a
+// reused segment (a deleted object stays deleted).
+func TestJournalReusesSegments(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournaled(t, dir, 64<<10, 2)
+	want := map[string]string{}
+	for i := range 300 {
+		key := fmt.Sprintf("obj/%03d", i)
+		data := strings.Repeat(fmt.Sprintf("%03d", i), 3000) // 9 KB
+		mustPut(t, s, key, data)
+		want[key] = data
+		if i%7 == 0 {
+			if err := s.Delete(t.Context(), key); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, key)
+		}
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, journalDirName, "seg-*"))
+	if len(segs) > 2 {
+		t.Fatalf("journal grew to %d segments, limit 2", len(segs))
+	}
+	crash(s, holdMover(t, s))
+	s2 := openJournaled(t, dir, 64<<10, 2)
+	n := 0
+	err := s2.List(t.Context(), "obj/", func(info radmark.BlobInfo) error {
+		n++
+		if _, ok := want[info.Key]; !ok {
+			t.Errorf("%s is back", info.Key)
+		}
+		return nil
+	})
+	if err != nil || n != len(want) {
+		t.Fatalf("listed %d objects (%v), want %d", n, err, len(want))
+	}
+	for key, data := range want {
+		wantObject(t, s2, key, data)
+	}
+}
+
+// TestJournalPendingReads reads objects that are only in the journal:
+// whole, by range, by Stat and in List, merged in key order with the tree.
+func TestJournalPendingReads(t *testing.T) {
+	s := openJournaled(t, "", 1<<20, 2)
+	mustPut(t, s, "p/b", "in the tree") // moved below
+	if err := s.j.settle(); err != nil {
+		t.Fatal(err)
+	}
+	release := holdMover(t, s)
+	defer release()
+	mustPut(t, s, "p/a", "pending a")
+	mustPut(t, s, "p/c", "pending c")
+	mustPut(t, s, "p/b", "newer b")
+	if !inTree(s, "p/b") || inTree(s, "p/a") {
+		t.Fatal("unexpected tree state")
+	}
+	wantObject(t, s, "p/b", "newer b")
+	rc, err := s.GetRange(t.Context(), "p/c", 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "ding" {
+		t.Fatalf("range = %q", b)
+	}
+	var keys []string
+	if err := s.List(t.Context(), "p/", func(info radmark.BlobInfo) error {
+		keys = append(keys, fmt.Sprintf("%s:%d", info.Key, info.Size))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys, " "); got != "p/a:9 p/b:7 p/c:9" {
+		t.Fatalf("List = %s", got)
+	}
+	// A key that would need a pending object to be a folder is refused
+	// now, not found unplaceable by the mover later.
+	if _, err := s.Put(t.Context(), "p/a/b", strings.NewReader("x"), 1); radmark.ErrorCode(err) != radmark.ECONFLICT {
+		t.Fatalf("Put under a pending object: %v", err)
+	}
+	if _, err := s.Put(t.Context(), "p", strings.NewReader("x"), 1); radmark.ErrorCode(err) != radmark.ECONFLICT {
+		t.Fatalf("Put of a pending object's folder: %v", err)
+	}
+}
+
+// TestJournalFallbacks: objects too large for the journal, and writes
+// while every segment waits for the mover, go the plain way (in the tree
+// at once); a second store on the same root does not journal.
+func TestJournalFallbacks(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournaled(t, dir, 64<<10, 1)
+	big := strings.Repeat("x", 40<<10)
+	mustPut(t, s, "big", big)
+	if !inTree(s, "big") {
+		t.Fatal("an object larger than half a segment went through the journal")
+	}
+	release := holdMover(t, s)
+	for i := range 10 {
+		mustPut(t, s, fmt.Sprintf("f/%d", i), strings.Repeat("y", 20<<10))
+	}
+	if !inTree(s, "f/9") {
+		t.Fatal("a full journal did not fall back to plain writes")
+	}
+	release()
+
+	other, err := OpenWith(t.Context(), dir, Options{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Journaled() {
+		t.Fatal("a second store journals in the same root")
+	}
+	wantObject(t, other, "f/9", strings.Repeat("y", 20<<10))
+	// Staged uploads larger than the journal takes move to a temp file.
+	st := stage(t, s, t.Context())
+	st.Write([]byte(big))
+	if _, err := st.Commit(t.Context(), "staged/big"); err != nil {
+		t.Fatal(err)
+	}
+	if !inTree(s, "staged/big") {
+		t.Fatal("large staged object not written the plain way")
+	}
+}
+
+// TestJournalConcurrent puts, reads and deletes from many goroutines
+// while the mover and checkpoints run (meant for -race).
+func TestJournalConcurrent(t *testing.T) {
+	s := openJournaled(t, "", 256<<10, 3)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 60 {
+				key := fmt.Sprintf("c/%d/%d", g, i%10)
+				data := strings.Repeat(fmt.Sprintf("%d-%d;", g, i), 500)
+				if i%3 == 0 {
+					st := stage(t, s, t.Context())
+					st.Write([]byte(data))
+					st.SyncAs(key)
+					if _, err := st.Commit(t.Context(), key); err != nil {
+						t.Error(err)
+						return
+					}
+				} else if _, err := s.Put(t.Context(), key, strings.NewReader(data), int64(len(data))); err != nil {
+					t.Error(err)
+					return
+				}
+				if got, err := readObject(s, key); err != nil || got != data {
+					t.Errorf("read back %s: %v", key, err)
+					return
+				}
+				if i%11 == 0 {
+					if err := s.Delete(t.Context(), key); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
