@@ -56,6 +56,10 @@ type Source struct {
 	Name string
 	Data io.ReaderAt
 	Size int64
+	// Bytes, if set, are Data's bytes held in memory, which are then
+	// parsed without being copied. They must not change until Ingest
+	// returns, and are not used after.
+	Bytes []byte
 	// SHA256 is the hex digest of the bytes if the caller computed it while
 	// receiving them; otherwise Ingest computes it.
 	SHA256 string
@@ -150,14 +154,10 @@ func (s *Service) NewBatch(ctx context.Context, opts IngestOptions) *Batch {
 
 // Add ingests src. Its data must stay readable until Finish returns.
 func (b *Batch) Add(src Source) {
-	// Start making an upload's bytes durable now: the fsync is the
-	// longest step of storing it, and needs nothing but the bytes (and
-	// their digest, which names them). An upload then found invalid or a
-	// duplicate costs an fsync.
-	if sy, ok := src.staged.(keyedSyncer); ok && len(src.SHA256) == 64 {
-		key := blobKey(src.SHA256)
-		go func() { _ = sy.SyncAs(key) }()
-	} else if sy, ok := src.staged.(syncer); ok {
+	if sy, ok := src.staged.(syncer); ok {
+		// Start making an upload's bytes durable now: the fsync is the
+		// longest step of storing it, and needs nothing but the bytes.
+		// (An upload then found invalid or a duplicate costs an fsync.)
 		go func() { _ = sy.Sync() }()
 	}
 	if b.next != nil {
@@ -356,10 +356,14 @@ func parseErr(err error) error {
 
 // index parses the object's header and builds its index record.
 func (s *Service) index(src Source) (*radmark.InstanceRecord, *dicom.Dataset, error) {
-	f, err := dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, dicom.ParseOptions{
-		SkipPixelData:     true,
-		BulkDataThreshold: 64 << 10,
-	})
+	opts := dicom.ParseOptions{SkipPixelData: true, BulkDataThreshold: 64 << 10}
+	var f *dicom.File
+	var err error
+	if src.Bytes != nil && int64(len(src.Bytes)) == src.Size {
+		f, err = dicom.ParseBytes(src.Bytes, opts)
+	} else {
+		f, err = dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, opts)
+	}
 	if err != nil {
 		return nil, nil, parseErr(err)
 	}

@@ -64,6 +64,12 @@ type ParseOptions struct {
 	// a few kilobytes of deflate can otherwise expand without end.
 	MaxElements int
 	MaxInflated int64
+	// ShareBulkData makes ParseBytes return binary values (OB, OW, OF,
+	// OD, OL, OV, UN and fragments) longer than 4 KiB as parts of its
+	// input instead of copies, unless their byte order has to be swapped:
+	// pixel data then costs no copy. The input must not change while the
+	// dataset is in use, and such values must not be changed in place.
+	ShareBulkData bool
 }
 
 // File is a parsed DICOM object.
@@ -130,6 +136,21 @@ func (p *parser) alloc(n int) []byte {
 	v := p.arena[:n:n]
 	p.arena = p.arena[n:]
 	return v
+}
+
+// sharedMin is the shortest value ShareBulkData shares: below it a copy
+// into the arena is as cheap.
+const sharedMin = 4 << 10
+
+// value reads a value of n bytes, shared with the input where
+// ShareBulkData allows it, copied otherwise.
+func (p *parser) value(n int64, bulk bool) ([]byte, error) {
+	if bulk && p.opts.ShareBulkData && !p.big && n > sharedMin {
+		if v, ok := p.src.share(n); ok {
+			return v, nil
+		}
+	}
+	return p.src.readValue(n, p.alloc)
 }
 
 func (p *parser) errorf(base error, format string, args ...any) error {
@@ -452,7 +473,7 @@ func (p *parser) readElement(ds *Dataset, depth int) (Element, error) {
 		}
 		return el, nil
 	}
-	v, err := p.src.readValue(int64(vl), p.alloc)
+	v, err := p.value(int64(vl), el.VR.IsBulk())
 	if err != nil {
 		return el, p.lengthErr(err, el.Tag, vl)
 	}
@@ -647,7 +668,7 @@ func (p *parser) readFragments(el *Element, skip bool) error {
 				return p.lengthErr(err, el.Tag, length)
 			}
 		} else {
-			v, err := p.src.readValue(int64(length), p.alloc)
+			v, err := p.value(int64(length), true)
 			if err != nil {
 				return p.lengthErr(err, el.Tag, length)
 			}

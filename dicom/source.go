@@ -179,6 +179,20 @@ func (s *source) readValue(n int64, alloc func(int) []byte) ([]byte, error) {
 	return v, nil
 }
 
+// share consumes n bytes of a memory input and returns them without
+// copying, capped so an append cannot write into the input; ok is false
+// for a stream, or when fewer bytes remain (readValue reports that).
+func (s *source) share(n int64) (v []byte, ok bool) {
+	if !s.mem || n > int64(s.hi-s.lo) {
+		return nil, false
+	}
+	end := s.lo + int(n)
+	v = s.buf[s.lo:end:end]
+	s.lo = end
+	s.off += n
+	return v, true
+}
+
 // skip consumes n bytes without keeping them, seeking when it can.
 func (s *source) skip(n int64) error {
 	if rem := s.remaining(); rem >= 0 && n > rem {

@@ -274,6 +274,8 @@ func (a *association) writeMessage(pc *presentationContext, cmd *Command, data i
 // spool holds a received data set: in memory up to memLimit bytes, then in a
 // temporary file, and never more than maxSize bytes.
 type spool struct {
+	// mem is headroom bytes of room for a file header (see Part10), then
+	// the data set.
 	mem      []byte
 	f        *os.File
 	size     int64
@@ -307,7 +309,9 @@ func (s *spool) Write(p []byte) error {
 	if s.f == nil && len(s.mem)+len(p) <= s.memLimit {
 		if s.mem == nil {
 			if b, ok := spoolBuffers.Get().(*[]byte); ok {
-				s.mem = (*b)[:0]
+				s.mem = (*b)[:headroom]
+			} else {
+				s.mem = make([]byte, headroom, headroom+len(p))
 			}
 		}
 		s.mem = append(s.mem, p...)
@@ -319,7 +323,7 @@ func (s *spool) Write(p []byte) error {
 			return fmt.Errorf("dimse: spool data set: %w", err)
 		}
 		s.f = f
-		if _, err := f.Write(s.mem); err != nil {
+		if _, err := f.Write(s.mem[headroom:]); err != nil {
 			return fmt.Errorf("dimse: spool data set: %w", err)
 		}
 		s.release()
@@ -336,11 +340,37 @@ func (s *spool) ReaderAt() io.ReaderAt {
 	if s.f != nil {
 		return s.f
 	}
-	return bytes.NewReader(s.mem)
+	b, _ := s.Bytes()
+	return bytes.NewReader(b)
 }
 
 // Bytes returns the data set when it is held in memory.
-func (s *spool) Bytes() ([]byte, bool) { return s.mem, s.f == nil }
+func (s *spool) Bytes() ([]byte, bool) {
+	if s.f != nil {
+		return nil, false
+	}
+	if s.mem == nil {
+		return nil, true
+	}
+	return s.mem[headroom:], true
+}
+
+// headroom is the room kept before a data set held in memory for the
+// Part 10 header that makes it a file: a preamble and a file meta group
+// of two UIDs, a transfer syntax and an AE title need less than 512 bytes.
+const headroom = 512
+
+// Part10 returns the data set held in memory preceded by head (a file
+// header), as one slice: so it is parsed and stored without copying.
+// ok is false when the data set is in a file, or head is too long.
+func (s *spool) Part10(head []byte) (b []byte, ok bool) {
+	if s.f != nil || s.mem == nil || len(head) > headroom {
+		return nil, false
+	}
+	b = s.mem[headroom-len(head):]
+	copy(b, head)
+	return b, true
+}
 
 // Close frees the data set. Its memory is reused, so nothing may hold
 // on to what Bytes or ReaderAt returned.

@@ -38,8 +38,14 @@ func (s *Server) storeDataSet(ctx context.Context, a *association, m *message) (
 		return StatusCannotUnderstand, "C-STORE request lacks Affected SOP Instance UID"
 	}
 	size := m.data.Size()
-	f, err := dicom.Parse(io.NewSectionReader(m.data.ReaderAt(), 0, size), size,
-		dicom.ParseOptions{TransferSyntax: m.ctx.TransferSyntax, StopAtPixelData: true, BulkDataThreshold: 64 << 10})
+	opts := dicom.ParseOptions{TransferSyntax: m.ctx.TransferSyntax, StopAtPixelData: true, BulkDataThreshold: 64 << 10}
+	var f *dicom.File
+	var err error
+	if b, inMem := m.data.Bytes(); inMem {
+		f, err = dicom.ParseBytes(b, opts)
+	} else {
+		f, err = dicom.Parse(io.NewSectionReader(m.data.ReaderAt(), 0, size), size, opts)
+	}
 	if err != nil {
 		return StatusCannotUnderstand, "cannot parse the data set: " + err.Error()
 	}
@@ -63,6 +69,9 @@ func (s *Server) storeDataSet(ctx context.Context, a *association, m *message) (
 		Name: "C-STORE from " + a.callingAE + " " + sopInstance,
 		Data: concatReaderAt{head: hdr.Bytes(), body: m.data.ReaderAt()},
 		Size: int64(hdr.Len()) + size,
+	}
+	if b, ok := m.data.Part10(hdr.Bytes()); ok {
+		src.Data, src.Bytes = bytes.NewReader(b), b
 	}
 	if a.project != "" {
 		return s.storeToProject(ctx, a, src)

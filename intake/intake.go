@@ -243,7 +243,15 @@ func putEncodeBuffer(b *bytes.Buffer) {
 // and encodes the result into buf, which carries its sealed linkage (if
 // kept) for the archive or the quarantine to record with it, never apart.
 func (s *Service) deidentify(req Request, profile *deid.Profile, src archive.Source, buf *bytes.Buffer) (archive.Source, string, error) {
-	f, err := dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, dicom.ParseOptions{})
+	var f *dicom.File
+	var err error
+	if src.Bytes != nil && int64(len(src.Bytes)) == src.Size {
+		// Pixel data, half of a CT slice, is written out unchanged:
+		// sharing it saves a copy. Nothing here changes values in place.
+		f, err = dicom.ParseBytes(src.Bytes, dicom.ParseOptions{ShareBulkData: true})
+	} else {
+		f, err = dicom.Parse(io.NewSectionReader(src.Data, 0, src.Size), src.Size, dicom.ParseOptions{})
+	}
 	if err != nil {
 		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "cannot be parsed, so it cannot be de-identified: "+err.Error())
 	}
@@ -264,7 +272,7 @@ func (s *Service) deidentify(req Request, profile *deid.Profile, src archive.Sou
 	}
 	b := buf.Bytes()
 	sum := sha256.Sum256(b)
-	out := archive.Source{Name: src.Name, Data: bytes.NewReader(b), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Linkage: res.Linkage}
+	out := archive.Source{Name: src.Name, Data: bytes.NewReader(b), Bytes: b, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Linkage: res.Linkage}
 	return out, res.Quarantine, nil
 }
 

@@ -3,6 +3,8 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -109,6 +111,16 @@ func sources(os []original) []archive.Source {
 	return out
 }
 
+// inMemory is sources with their bytes given as a slice too, as DIMSE
+// hands them over.
+func inMemory(os []original) []archive.Source {
+	out := sources(os)
+	for i := range out {
+		out[i].Bytes = os[i].b
+	}
+	return out
+}
+
 // stored reads an instance back from the archive.
 func (e *env) stored(uid radmark.UID) *dicom.Dataset {
 	e.t.Helper()
@@ -210,14 +222,18 @@ func TestIngest(t *testing.T) {
 				t.Fatalf("cases %v %v, want the de-identified study %s", cases, err, res[0].Instance.StudyUID)
 			}
 
-			// The same input again: the same UIDs, duplicates, no new case.
-			again, _, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, sources(origs))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range again {
-				if again[i].Err != nil || again[i].Instance.SOPInstanceUID != res[i].Instance.SOPInstanceUID || again[i].Instance.Status != radmark.PutDuplicate {
-					t.Errorf("re-send of %s: %+v, want a duplicate of %s", again[i].Name, again[i].Instance, res[i].Instance.SOPInstanceUID)
+			// The same input again: the same UIDs, duplicates (the very same
+			// bytes), no new case; also when held in memory, which is
+			// parsed sharing its pixel data.
+			for _, srcs := range [][]archive.Source{sources(origs), inMemory(origs)} {
+				again, _, err := e.svc.Ingest(ctx, intake.Request{Project: e.project, Op: e.op, Door: "stow"}, srcs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range again {
+					if again[i].Err != nil || again[i].Instance.SOPInstanceUID != res[i].Instance.SOPInstanceUID || again[i].Instance.Status != radmark.PutDuplicate {
+						t.Errorf("re-send of %s: %+v %v, want a duplicate of %s", again[i].Name, again[i].Instance, again[i].Err, res[i].Instance.SOPInstanceUID)
+					}
 				}
 			}
 
@@ -326,12 +342,19 @@ func TestKeepOriginals(t *testing.T) {
 	e.putProfile()
 	e.svc.KeepOriginals = true
 	origs := load(t, liverFiles(t)[0])
-	res, _, err := e.svc.Ingest(context.Background(), intake.Request{Project: e.project, Op: e.op, Door: "upload"}, sources(origs))
+	sent := bytes.Clone(origs[0].b)
+	res, _, err := e.svc.Ingest(context.Background(), intake.Request{Project: e.project, Op: e.op, Door: "upload"}, inMemory(origs))
 	if err != nil || res[0].Err != nil {
 		t.Fatal(err, res[0].Err)
 	}
-	if _, err := e.store.Instance(t.Context(), radmark.UID(origs[0].ds.String(dicom.TagSOPInstanceUID))); err != nil {
-		t.Errorf("original not kept: %v", err)
+	in, err := e.store.Instance(t.Context(), radmark.UID(origs[0].ds.String(dicom.TagSOPInstanceUID)))
+	if err != nil {
+		t.Fatalf("original not kept: %v", err)
+	}
+	// De-identifying shares the original's pixel data: the original
+	// must still be stored as sent.
+	if h := sha256.Sum256(sent); in.SHA256 != hex.EncodeToString(h[:]) || !bytes.Equal(origs[0].b, sent) {
+		t.Errorf("the original kept is not the bytes sent")
 	}
 	cases, _ := e.store.(workflow.Store).Cases(t.Context(), radmark.CaseFilter{ProjectID: e.project})
 	if len(cases) != 1 || cases[0].StudyUID != res[0].Instance.StudyUID {
