@@ -154,10 +154,14 @@ func (s *Service) NewBatch(ctx context.Context, opts IngestOptions) *Batch {
 
 // Add ingests src. Its data must stay readable until Finish returns.
 func (b *Batch) Add(src Source) {
-	if sy, ok := src.staged.(syncer); ok {
-		// Start making an upload's bytes durable now: the fsync is the
-		// longest step of storing it, and needs nothing but the bytes.
-		// (An upload then found invalid or a duplicate costs an fsync.)
+	// Start making an upload's bytes durable now: the fsync is the
+	// longest step of storing it, and needs nothing but the bytes (and
+	// their digest, which names them). An upload then found invalid or a
+	// duplicate costs an fsync.
+	if sy, ok := src.staged.(keyedSyncer); ok && len(src.SHA256) == 64 {
+		key := blobKey(src.SHA256)
+		go func() { _ = sy.SyncAs(key) }()
+	} else if sy, ok := src.staged.(syncer); ok {
 		go func() { _ = sy.Sync() }()
 	}
 	if b.next != nil {
