@@ -160,6 +160,12 @@ type PutOptions struct {
 	// Overwrite replaces an existing instance that has other bytes instead of
 	// reporting a conflict.
 	Overwrite bool
+	// Unsynced lets the store commit without waiting for the disk: the
+	// caller has made the records durable elsewhere (the blob journal
+	// writes each with its instance's bytes and gives it back after a
+	// crash) and makes the store durable later through a barrier. A store
+	// that cannot do this commits durably as usual.
+	Unsynced bool
 }
 
 // Level is a level of the DICOM information model.

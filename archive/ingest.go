@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,9 @@ type Service struct {
 	Decode func(ts string, frame []byte, pi dicom.PixelInfo) error
 
 	commit committer
+	// journalIndex: index records go into the blob journal with their
+	// instances and are committed unsynced (see EnableIndexJournal).
+	journalIndex bool
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -109,6 +113,11 @@ type prepared struct {
 	// wrote reports that this ingest put the blob (so it may remove it
 	// if indexing fails).
 	wrote bool
+	// journaled: the record went into the blob journal with the bytes, so
+	// the index may commit it unsynced; indexed must then be called once
+	// that commit is over.
+	journaled bool
+	indexed   func()
 }
 
 // Ingest validates, stores and indexes sources. Each source succeeds or
@@ -158,7 +167,10 @@ func (b *Batch) Add(src Source) {
 	// longest step of storing it, and needs nothing but the bytes (and
 	// their digest, which names them). An upload then found invalid or a
 	// duplicate costs an fsync.
-	if sy, ok := src.staged.(keyedSyncer); ok && len(src.SHA256) == 64 {
+	if _, ok := src.staged.(recordCommitter); ok && b.s.journalIndex {
+		// The journal writes the upload with its index record, which the
+		// header parse makes: nothing to start early.
+	} else if sy, ok := src.staged.(keyedSyncer); ok && len(src.SHA256) == 64 {
 		key := blobKey(src.SHA256)
 		go func() { _ = sy.SyncAs(key) }()
 	} else if sy, ok := src.staged.(syncer); ok {
@@ -214,16 +226,31 @@ func (b *Batch) Finish() ([]Result, error) {
 	if len(records) == 0 {
 		return results, nil
 	}
+	// The index may commit without waiting for the disk only when every
+	// record is in the blob journal with its bytes.
+	unsynced := true
+	for _, p := range indexed {
+		unsynced = unsynced && p.journaled
+	}
+	defer func() {
+		for _, p := range indexed {
+			p.indexDone()
+		}
+	}()
 	if b.opts.BeforeIndex != nil {
 		if err := b.opts.BeforeIndex(); err != nil {
 			for _, p := range indexed {
+				p.indexDone()
 				s.discardBlob(ctx, p)
 				p.res.Err = radmark.WrapError(radmark.EUNAVAILABLE, err, "the upload could not be recorded; nothing was stored")
 			}
 			return results, fmt.Errorf("before indexing instances: %w", err)
 		}
 	}
-	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite})
+	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced})
+	for _, p := range indexed {
+		p.indexDone()
+	}
 	if err != nil {
 		for _, p := range indexed {
 			s.discardBlob(ctx, p)
@@ -246,6 +273,15 @@ func (b *Batch) Finish() ([]Result, error) {
 		}
 	}
 	return results, nil
+}
+
+// indexDone tells the blob journal that this record's index commit is
+// over (see prepared.indexed); safe to call more than once.
+func (p *prepared) indexDone() {
+	if p.indexed != nil {
+		p.indexed()
+		p.indexed = nil
+	}
 }
 
 // discardBlob removes a blob this ingest wrote when its instance did not
@@ -327,17 +363,32 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 		}
 		var info radmark.BlobInfo
 		body := io.NewSectionReader(src.Data, 0, src.Size)
-		if src.staged != nil {
+		var meta []byte
+		if s.journalIndex {
+			if meta, err = json.Marshal(journalMeta{Record: rec, Overwrite: opts.Overwrite}); err != nil {
+				return nil, radmark.WrapError(radmark.EINTERNAL, err, "encode the index record")
+			}
+		}
+		rc, canCommitRecord := src.staged.(recordCommitter)
+		rp, canPutRecord := s.Blobs.(recordPutter)
+		dp, canPutDigest := s.Blobs.(digestPutter)
+		switch {
+		case meta != nil && src.staged != nil && canCommitRecord:
+			info, p.indexed, p.journaled, err = rc.CommitRecord(ctx, key, meta)
+		case meta != nil && src.staged == nil && canPutRecord:
+			info, p.indexed, p.journaled, err = rp.PutRecord(ctx, key, body, src.Size, sum, meta)
+		case src.staged != nil:
 			info, err = src.staged.Commit(ctx, key)
-		} else if dp, ok := s.Blobs.(digestPutter); ok {
+		case canPutDigest:
 			info, err = dp.PutWithDigest(ctx, key, body, src.Size, sum)
-		} else {
+		default:
 			info, err = s.Blobs.Put(ctx, key, body, src.Size)
 		}
 		if err != nil {
 			return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
 		}
 		if info.SHA256 != "" && info.SHA256 != sum {
+			p.indexDone()
 			// The bytes changed under us (or the digest given was wrong):
 			// never index an object under a digest it does not have.
 			_ = s.Blobs.Delete(ctx, key)

@@ -6,7 +6,11 @@
 // pragmas, and the migrations.
 //
 // Durability: WAL with synchronous=FULL, so a committed transaction survives
-// a crash or power loss, not only a process crash. Concurrency: SQLite
+// a crash or power loss, not only a process crash. The one exception is a
+// put with radmark.PutOptions.Unsynced, whose records the blob journal has
+// made durable already: it commits with synchronous=NORMAL, and SyncFiles
+// is the barrier that makes such commits durable before the journal lets
+// them go. Concurrency: SQLite
 // allows one writer at a time, so writes go through a pool of exactly one
 // connection (writers queue in Go instead of spinning on SQLITE_BUSY) and
 // begin with BEGIN IMMEDIATE (a transaction never has to upgrade a read lock,
@@ -156,6 +160,31 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database. Updating the planner's statistics first keeps
 // queries on good indexes as the archive grows.
+// SyncFiles makes every committed transaction durable, including those
+// committed with PutOptions.Unsynced: it fsyncs the write-ahead log, where
+// such commits are, and the database file, where a checkpoint may have
+// moved them. It is the blob journal's index barrier.
+func (db *DB) SyncFiles(ctx context.Context) error {
+	for _, p := range []string{db.path + "-wal", db.path} {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // no log: everything is in the database file
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: sync %s: %w", p, err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sqlite: sync %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
 func (db *DB) Close() error {
 	_, optErr := db.write.Exec("PRAGMA optimize")
 	return errors.Join(db.read.Close(), db.write.Close(), ignoreClosed(optErr))

@@ -361,3 +361,25 @@ func rawSQL(t *testing.T, db *DB) storetest.Tamper {
 		return err
 	}
 }
+
+// TestUnsyncedPut commits a put without waiting for the disk and leaves
+// the writer connection synchronous=FULL again for every other commit;
+// SyncFiles then makes it durable.
+func TestUnsyncedPut(t *testing.T) {
+	db := openTest(t)
+	r := storetest.Record("1.2", "1.2.1", "1.2.1.1", "unsynced")
+	res, err := db.PutInstances(t.Context(), []*radmark.InstanceRecord{r}, radmark.PutOptions{Unsynced: true})
+	if err != nil || res[0].Err != nil || res[0].Status != radmark.PutStored {
+		t.Fatalf("unsynced put: %+v %v", res, err)
+	}
+	var sync string
+	if err := db.write.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != "2" {
+		t.Fatalf("after an unsynced put the writer is synchronous=%s (%v), want 2 (FULL)", sync, err)
+	}
+	if _, err := db.Instance(t.Context(), "1.2.1.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SyncFiles(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

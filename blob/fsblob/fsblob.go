@@ -7,7 +7,13 @@
 // makes a Put atomic and durable: stream into a temp file on the same file
 // system, fsync it, rename it into place, fsync the folders above it.
 //
-// It is written on the standard library alone: the protocol is a few careful
+// With Options.Journal (journal.go) small objects are instead acknowledged
+// after one durable append to a preallocated log and moved into the tree in
+// the background; an owner may write its own record (an index row) into the
+// same append (PutRecord), so one fdatasync makes both durable.
+//
+// It is written on the standard library alone (and x/sys for flock,
+// fdatasync and syncfs): the protocol is a few careful
 // system calls, and no maintained library gives the guarantees radmark
 // promises (a crash never leaves a partial object, an acknowledged object
 // survives power loss, concurrent writers and deleters never corrupt each

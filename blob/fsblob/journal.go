@@ -77,9 +77,11 @@ const (
 
 	recordMagic      = 0x524d4a31 // "RMJ1"
 	recordHeaderSize = 40
-	recordTrailer    = sha256.Size + 4
-	checkpointSlot   = 4096
-	checkpointMagic  = 0x524d4a43 // "RMJC"
+	// maxMeta bounds a record's meta (an index record of an instance).
+	maxMeta         = 1 << 20
+	recordTrailer   = sha256.Size + 4
+	checkpointSlot  = 4096
+	checkpointMagic = 0x524d4a43 // "RMJC"
 
 	// checkpointEvery is how long moved objects may wait for the syncfs
 	// that lets their log space go, when nothing else forces it;
@@ -115,24 +117,33 @@ type journal struct {
 	segSize int64
 	maxSegs int
 
-	mu         sync.Mutex
-	segs       []*segment
-	cur        *segment
-	free       []*segment
-	nextSeq    uint64
-	cpSeq      uint64 // durable checkpoint: every record below is in the tree
-	cpSlot     int
-	inflight   map[uint64]*record // reserved, not yet published or abandoned
-	pending    map[string]*record // published, not yet moved: read from the log
-	dirs       map[string]int     // folders above pending keys
-	live       map[string]uint64  // keys with published records not checkpointed
-	queue      []*record          // published records to move, in order
-	moved      bool               // records moved since the last checkpoint
-	lastCP     time.Time
-	lastAppend time.Time
-	broken     error // an I/O error made the log unusable
-	closed     bool
-	preparing  bool // a goroutine is making a new segment
+	mu       sync.Mutex
+	segs     []*segment
+	cur      *segment
+	free     []*segment
+	nextSeq  uint64
+	cpSeq    uint64 // durable checkpoint: every record below is in the tree
+	cpSlot   int
+	inflight map[uint64]*record // reserved, not yet published or abandoned
+	pending  map[string]*record // published, not yet moved: read from the log
+	dirs     map[string]int     // folders above pending keys
+	live     map[string]uint64  // keys with published records not checkpointed
+	queue    []*record          // published records to move, in order
+	// unindexed are published records with meta whose owner has not yet
+	// said its commit is over: the checkpoint stays below them.
+	unindexed map[uint64]*record
+	// barrier makes the owner's commits durable (see SetIndexBarrier);
+	// metaPending says records with meta are below the next checkpoint,
+	// which then needs the barrier.
+	barrier     func(context.Context) error
+	metaPending bool
+	recovered   [][]byte // metas replayed at open, for RecoveredMeta
+	moved       bool     // records moved since the last checkpoint
+	lastCP      time.Time
+	lastAppend  time.Time
+	broken      error // an I/O error made the log unusable
+	closed      bool
+	preparing   bool // a goroutine is making a new segment
 
 	stagedMem int64 // bytes held by in-memory Staged objects (under mu)
 
@@ -170,9 +181,15 @@ type record struct {
 	// held is the memory counted in stagedMem for them.
 	mem  [][]byte
 	held int64
+	// meta is the owner's record of the object (PutRecord), replayed to it
+	// after a crash; such a record stays unindexed until the owner says
+	// its own commit is done.
+	meta []byte
 }
 
-func (r *record) dataOff() int64 { return r.off + recordHeaderSize + int64(len(r.key)) }
+func (r *record) dataOff() int64 {
+	return r.off + recordHeaderSize + int64(len(r.key)) + int64(len(r.meta))
+}
 
 // syncGate shares fdatasyncs: a caller needs one that starts after its
 // write, and every caller waiting when a sync starts is covered by it.
@@ -249,7 +266,7 @@ func openJournal(ctx context.Context, s *Store, opts Options) (*journal, error) 
 	j := &journal{
 		s: s, dir: filepath.Join(s.root, journalDirName),
 		segSize: opts.JournalSegmentSize, maxSegs: opts.JournalSegments,
-		inflight: map[uint64]*record{}, pending: map[string]*record{},
+		inflight: map[uint64]*record{}, pending: map[string]*record{}, unindexed: map[uint64]*record{},
 		dirs: map[string]int{}, live: map[string]uint64{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -340,6 +357,7 @@ func (j *journal) recover(ctx context.Context) error {
 	}
 	slices.SortFunc(j.segs, func(a, b *segment) int { return a.idx - b.idx })
 	slices.SortFunc(found, func(a, b *record) int { return cmpSeq(a.seq, b.seq) })
+	held := map[*os.File]uint64{} // segments holding replayed metas
 	for _, r := range found {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
@@ -347,9 +365,25 @@ func (j *journal) recover(ctx context.Context) error {
 		if err := j.moveOne(r); err != nil {
 			return fail(fmt.Errorf("replay %s: %w", blob.QuoteKey(r.key), err))
 		}
+		if r.meta != nil {
+			j.recovered = append(j.recovered, r.meta)
+			held[r.seg.f] = max(held[r.seg.f], r.seq)
+		}
 	}
 	j.nextSeq = maxSeq + 1
-	if len(found) > 0 || bestSlot < 0 {
+	if len(j.recovered) > 0 {
+		// The owner has to apply the metas before the checkpoint may pass
+		// them: their segments are not reused until then.
+		if err := syncAll(j.s.root); err != nil {
+			return fail(err)
+		}
+		j.metaPending, j.moved = true, true
+		for _, sg := range j.segs {
+			if top, ok := held[sg.f]; ok {
+				sg.maxSeq = top
+			}
+		}
+	} else if len(found) > 0 || bestSlot < 0 {
 		if err := syncAll(j.s.root); err != nil {
 			return fail(err)
 		}
@@ -358,6 +392,9 @@ func (j *journal) recover(ctx context.Context) error {
 		}
 	}
 	for _, sg := range j.segs {
+		if sg.maxSeq > 0 {
+			continue // holds replayed metas
+		}
 		if fi, err := sg.f.Stat(); err == nil && fi.Size() == j.segSize {
 			j.free = append(j.free, sg)
 		}
@@ -481,18 +518,25 @@ func scanSegment(f *os.File, from uint64) ([]*record, uint64, error) {
 		dataLen := int64(binary.LittleEndian.Uint64(hdr[16:]))
 		mod := int64(binary.LittleEndian.Uint64(hdr[24:]))
 		keyLen := int64(binary.LittleEndian.Uint32(hdr[32:]))
-		if dataLen < 0 || keyLen <= 0 || keyLen > 4096 || off+recordHeaderSize+keyLen+dataLen+recordTrailer > size {
+		metaLen := int64(binary.LittleEndian.Uint32(hdr[36:]))
+		if dataLen < 0 || keyLen <= 0 || keyLen > 4096 || metaLen > maxMeta || off+recordHeaderSize+keyLen+metaLen+dataLen+recordTrailer > size {
 			break
 		}
 		top = max(top, seq)
 		r := &record{seq: seq, off: off, size: dataLen, modTime: time.Unix(0, mod)}
-		next := off + recordHeaderSize + keyLen + dataLen + recordTrailer
+		next := off + recordHeaderSize + keyLen + metaLen + dataLen + recordTrailer
 		if seq >= from {
 			key := make([]byte, keyLen)
 			if _, err := f.ReadAt(key, off+recordHeaderSize); err != nil {
 				return nil, 0, err
 			}
 			r.key = string(key)
+			if metaLen > 0 {
+				r.meta = make([]byte, metaLen)
+				if _, err := f.ReadAt(r.meta, off+recordHeaderSize+keyLen); err != nil {
+					return nil, 0, err
+				}
+			}
 			sum, ok, err := checkTrailer(f, r)
 			if err != nil {
 				return nil, 0, err
@@ -512,7 +556,7 @@ func scanSegment(f *os.File, from uint64) ([]*record, uint64, error) {
 // trailer.
 func checkTrailer(f *os.File, r *record) (string, bool, error) {
 	c := crc32.New(castagnoli)
-	if _, err := io.Copy(c, io.NewSectionReader(f, r.off+recordHeaderSize, int64(len(r.key))+r.size)); err != nil {
+	if _, err := io.Copy(c, io.NewSectionReader(f, r.off+recordHeaderSize, r.dataOff()-r.off-recordHeaderSize+r.size)); err != nil {
 		return "", false, err
 	}
 	tr := make([]byte, recordTrailer)
@@ -555,7 +599,7 @@ func (j *journal) put(ctx context.Context, key string, r io.Reader, size int64, 
 	if size < 0 || size > j.maxObject() {
 		return radmark.BlobInfo{}, false, nil
 	}
-	rec, err := j.append(ctx, key, r, size, knownSum)
+	rec, err := j.append(ctx, key, nil, r, size, knownSum)
 	if errors.Is(err, errJournalFull) {
 		return radmark.BlobInfo{}, false, nil
 	}
@@ -610,14 +654,14 @@ func parentKey(key string) string {
 
 // append writes a record of key and r's size bytes and makes it durable;
 // the record is reserved (counted in inflight) until publish or abandon.
-func (j *journal) append(ctx context.Context, key string, r io.Reader, size int64, knownSum string) (*record, error) {
+func (j *journal) append(ctx context.Context, key string, meta []byte, r io.Reader, size int64, knownSum string) (*record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := j.checkKeyFree(key); err != nil {
 		return nil, err
 	}
-	rec, err := j.reserve(key, size)
+	rec, err := j.reserve(key, meta, size)
 	if err != nil {
 		return nil, err
 	}
@@ -644,8 +688,11 @@ func (j *journal) append(ctx context.Context, key string, r io.Reader, size int6
 }
 
 // reserve takes space for a record and writes its header.
-func (j *journal) reserve(key string, size int64) (*record, error) {
-	need := recordHeaderSize + int64(len(key)) + size + recordTrailer
+func (j *journal) reserve(key string, meta []byte, size int64) (*record, error) {
+	if len(meta) > maxMeta {
+		return nil, errJournalFull
+	}
+	need := recordHeaderSize + int64(len(key)) + int64(len(meta)) + size + recordTrailer
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.broken != nil || j.closed {
@@ -664,13 +711,14 @@ func (j *journal) reserve(key string, size int64) (*record, error) {
 		}
 	}
 	sg := j.cur
-	rec := &record{seq: j.nextSeq, key: key, seg: sg, off: sg.used, size: size, modTime: time.Now()}
+	rec := &record{seq: j.nextSeq, key: key, meta: meta, seg: sg, off: sg.used, size: size, modTime: time.Now()}
 	hdr := make([]byte, recordHeaderSize)
 	binary.LittleEndian.PutUint32(hdr[0:], recordMagic)
 	binary.LittleEndian.PutUint64(hdr[8:], rec.seq)
 	binary.LittleEndian.PutUint64(hdr[16:], uint64(size))
 	binary.LittleEndian.PutUint64(hdr[24:], uint64(rec.modTime.UnixNano()))
 	binary.LittleEndian.PutUint32(hdr[32:], uint32(len(key)))
+	binary.LittleEndian.PutUint32(hdr[36:], uint32(len(meta)))
 	binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(hdr[8:], castagnoli))
 	if _, err := sg.f.WriteAt(hdr, rec.off); err != nil {
 		j.broken = err
@@ -694,6 +742,9 @@ func (j *journal) fill(ctx context.Context, rec *record, r io.Reader, knownSum s
 	}
 	w := &segmentWriter{f: rec.seg.f, off: rec.off + recordHeaderSize, c: c, s: j.s}
 	if _, err := w.Write([]byte(rec.key)); err != nil {
+		return err
+	}
+	if _, err := w.Write(rec.meta); err != nil {
 		return err
 	}
 	w.h = h
@@ -791,6 +842,10 @@ func (j *journal) publish(rec *record) radmark.BlobInfo {
 	}
 	j.pending[rec.key] = rec
 	j.live[rec.key] = rec.seq
+	if rec.meta != nil {
+		j.unindexed[rec.seq] = rec
+		j.metaPending = true
+	}
 	j.queue = append(j.queue, rec)
 	j.mu.Unlock()
 	select {
@@ -869,6 +924,72 @@ func (j *journal) makeSegment(idx int) (*segment, error) {
 		return nil, err
 	}
 	return &segment{idx: idx, f: f}, nil
+}
+
+// indexed records that the owner's commit described by rec's meta is
+// over.
+func (j *journal) indexed(rec *record) {
+	j.mu.Lock()
+	delete(j.unindexed, rec.seq)
+	j.mu.Unlock()
+}
+
+// PutRecord is PutWithDigest for an owner that keeps its own record of the
+// object (an index row) and commits it without waiting for the disk: the
+// journal writes meta, that record, with the object, in the same durable
+// append, and after a crash RecoveredMeta gives it back to be applied
+// again. journaled says the journal took the object; otherwise it was
+// stored the plain way and the owner must commit durably itself. When
+// journaled, done must be called once the owner's commit is over
+// (whatever its outcome): until then, and until the barrier set with
+// SetIndexBarrier has run, the record stays replayable.
+func (s *Store) PutRecord(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (info radmark.BlobInfo, done func(), journaled bool, err error) {
+	noop := func() {}
+	if s.j != nil && meta != nil && size >= 0 && size <= s.j.maxObject() && len(sha256Hex) == 64 {
+		if err := blob.CheckKey(key); err != nil {
+			return radmark.BlobInfo{}, noop, false, err
+		}
+		rec, err := s.j.append(ctx, key, meta, r, size, sha256Hex)
+		if err == nil {
+			return s.j.publish(rec), func() { s.j.indexed(rec) }, true, nil
+		}
+		if !errors.Is(err, errJournalFull) {
+			return radmark.BlobInfo{}, noop, false, fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(key), err)
+		}
+	}
+	info, err = s.PutWithDigest(ctx, key, r, size, sha256Hex)
+	return info, noop, false, err
+}
+
+// RecoveredMeta returns the metas of records that Open replayed, in the
+// order they were written; the owner applies them (idempotently) and then
+// sets its barrier, after which the journal may pass them.
+func (s *Store) RecoveredMeta() [][]byte {
+	if s.j == nil {
+		return nil
+	}
+	s.j.mu.Lock()
+	defer s.j.mu.Unlock()
+	return slices.Clone(s.j.recovered)
+}
+
+// SetIndexBarrier gives the journal the function that makes the owner's
+// commits durable (for an SQLite index, syncing its files): a checkpoint
+// runs it before it lets records with meta go. Without one, such records
+// are never checkpointed (the journal fills, and objects go the plain
+// way).
+func (s *Store) SetIndexBarrier(fn func(context.Context) error) {
+	if s.j == nil {
+		return
+	}
+	s.j.mu.Lock()
+	s.j.barrier = fn
+	s.j.recovered = nil
+	s.j.mu.Unlock()
+	select {
+	case s.j.wake <- struct{}{}:
+	default:
+	}
 }
 
 // holdStaged counts n more bytes of st held in memory, if the journal
@@ -1086,13 +1207,32 @@ func (j *journal) checkpoint() error {
 	for _, r := range j.queue {
 		cp = min(cp, r.seq)
 	}
+	for seq := range j.unindexed {
+		cp = min(cp, seq)
+	}
+	barrier, needBarrier := j.barrier, j.metaPending
+	if needBarrier && barrier == nil {
+		// Records whose owner's commits are not known durable: they stay
+		// replayable until the owner provides a barrier.
+		j.mu.Unlock()
+		return nil
+	}
 	j.moved = false
+	j.metaPending = len(j.unindexed) > 0
 	j.mu.Unlock()
 	if cp <= j.cpSeq {
 		return nil
 	}
 	if err := syncAll(j.s.root); err != nil {
 		return err
+	}
+	if needBarrier {
+		if err := barrier(context.Background()); err != nil {
+			j.mu.Lock()
+			j.metaPending = true
+			j.mu.Unlock()
+			return fmt.Errorf("fsblob: journal: make the index durable: %w", err)
+		}
 	}
 	if err := j.writeCheckpoint(cp); err != nil {
 		return err

@@ -207,31 +207,49 @@ func (st *Staged) SHA256() string { return hex.EncodeToString(st.w.h.Sum(nil)) }
 // nothing is stored and the temp file is gone, except, as for Put, when
 // only making the rename durable failed.
 func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, error) {
+	info, _, err := st.commitWith(ctx, key, nil)
+	return info, err
+}
+
+// CommitRecord is Commit that, when the object goes through the journal,
+// writes meta with it (see Store.PutRecord). journaled says it did; done
+// must then be called once the caller's own commit that meta describes is
+// over, whatever its outcome.
+func (st *Staged) CommitRecord(ctx context.Context, key string, meta []byte) (info radmark.BlobInfo, done func(), journaled bool, err error) {
+	info, rec, err := st.commitWith(ctx, key, meta)
+	if err != nil || rec == nil {
+		return info, func() {}, false, err
+	}
+	return info, func() { st.s.j.indexed(rec) }, true, nil
+}
+
+// commitWith commits; rec is the journal record published, if any.
+func (st *Staged) commitWith(ctx context.Context, key string, meta []byte) (radmark.BlobInfo, *record, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.done {
-		return radmark.BlobInfo{}, fmt.Errorf("fsblob: commit %s: the staged object was committed or closed", blob.QuoteKey(key))
+		return radmark.BlobInfo{}, nil, fmt.Errorf("fsblob: commit %s: the staged object was committed or closed", blob.QuoteKey(key))
 	}
 	st.done = true
-	fail := func(err error) (radmark.BlobInfo, error) {
-		return radmark.BlobInfo{}, fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(key), err)
+	fail := func(err error) (radmark.BlobInfo, *record, error) {
+		return radmark.BlobInfo{}, nil, fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(key), err)
 	}
 	if err := blob.CheckKey(key); err != nil {
 		st.remove()
-		return radmark.BlobInfo{}, err
+		return radmark.BlobInfo{}, nil, err
 	}
 	if st.err != nil {
 		st.remove()
 		return fail(st.err)
 	}
 	if st.w.f == nil {
-		info, done, err := st.commitJournal(ctx, key)
+		info, rec, done, err := st.commitJournal(ctx, key, meta)
 		if done {
 			st.freeMem()
 			if err != nil {
 				return fail(err)
 			}
-			return info, nil
+			return info, rec, nil
 		}
 		// The journal cannot take it now: the plain way.
 		if err := st.spill(); err != nil {
@@ -250,30 +268,30 @@ func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, err
 		}
 		return fail(err)
 	}
-	return info, nil
+	return info, nil, nil
 }
 
 // commitJournal publishes the record SyncAs wrote for key, or appends one
 // now. done is false when the journal cannot take the object.
-func (st *Staged) commitJournal(ctx context.Context, key string) (radmark.BlobInfo, bool, error) {
+func (st *Staged) commitJournal(ctx context.Context, key string, meta []byte) (radmark.BlobInfo, *record, bool, error) {
 	j := st.s.j
-	if st.rec != nil && st.rec.key != key {
+	if st.rec != nil && (st.rec.key != key || meta != nil) {
 		j.abandon(st.rec)
 		st.rec = nil
 	}
 	if st.rec == nil {
 		if st.syncErr != nil {
-			return radmark.BlobInfo{}, true, st.syncErr
+			return radmark.BlobInfo{}, nil, true, st.syncErr
 		}
 		if st.w.n > j.maxObject() {
-			return radmark.BlobInfo{}, false, nil
+			return radmark.BlobInfo{}, nil, false, nil
 		}
-		rec, err := j.append(ctx, key, st.memReader(), st.w.n, st.SHA256())
+		rec, err := j.append(ctx, key, meta, st.memReader(), st.w.n, st.SHA256())
 		if errors.Is(err, errJournalFull) {
-			return radmark.BlobInfo{}, false, nil
+			return radmark.BlobInfo{}, nil, false, nil
 		}
 		if err != nil {
-			return radmark.BlobInfo{}, true, err
+			return radmark.BlobInfo{}, nil, true, err
 		}
 		st.rec = rec
 	}
@@ -282,7 +300,7 @@ func (st *Staged) commitJournal(ctx context.Context, key string) (radmark.BlobIn
 	// The mover writes the object from these chunks; they are its now.
 	rec.mem, rec.held = st.chunks, st.held
 	st.chunks, st.held = nil, 0
-	return j.publish(rec), true, nil
+	return j.publish(rec), rec, true, nil
 }
 
 // SyncAs makes the bytes written durable ahead of Commit under the key
@@ -300,7 +318,7 @@ func (st *Staged) SyncAs(key string) error {
 	if st.rec != nil || st.err != nil || st.w.n > st.s.j.maxObject() {
 		return st.err
 	}
-	rec, err := st.s.j.append(st.ctx, key, st.memReader(), st.w.n, st.SHA256())
+	rec, err := st.s.j.append(st.ctx, key, nil, st.memReader(), st.w.n, st.SHA256())
 	if errors.Is(err, errJournalFull) {
 		return nil // Commit goes the plain way
 	}

@@ -84,6 +84,11 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("create temp dir: %w", err)
 	}
 	arch := newArchive(db, blobs, log)
+	if restored, err := arch.EnableIndexJournal(ctx); err != nil {
+		return err
+	} else if restored > 0 {
+		log.Warn("instances indexed again from the blob journal after an unclean stop", "instances", restored)
+	}
 	recorder := audit.NewRecorder(db, 0)
 	defer recorder.Close()
 	accounts, err := acct.build(ctx, db)

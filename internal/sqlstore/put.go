@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,7 +202,18 @@ type storedStudy struct {
 
 // putTx indexes recs in one transaction; see PutInstances.
 func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.InstanceRecord, opts radmark.PutOptions) (_ []radmark.PutResult, err error) {
-	tx, err := s.write.BeginTx(ctx, nil)
+	var begin interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = s.write
+	if opts.Unsynced && s.dialect == SQLite {
+		conn, err := s.unsyncedConn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.done()
+		begin = conn.Conn
+	}
+	tx, err := begin.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
@@ -952,4 +964,31 @@ WHERE study_pk IN (`+placeholders(len(chunk))+`) GROUP BY study_pk, modality ORD
 		}
 	}
 	return nil
+}
+
+// unsyncedConn holds SQLite's writer connection with synchronous=NORMAL
+// (a WAL commit then does not wait for the disk) until done puts it back
+// to FULL. Holding the connection keeps every other writer off it
+// meanwhile; a connection that cannot be put back is discarded, so no
+// other commit ever runs unsynced by mistake.
+type unsyncedConn struct {
+	*sql.Conn
+	done func()
+}
+
+func (s *Store) unsyncedConn(ctx context.Context) (*unsyncedConn, error) {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &unsyncedConn{Conn: conn, done: func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}}, nil
 }

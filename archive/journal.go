@@ -1,0 +1,92 @@
+package archive
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/radmark/radmark"
+)
+
+// The index journal. With a blob store that journals (fsblob with its
+// journal on), an instance costs two durable writes in a row: its bytes'
+// append to the journal, then the index commit. When the index can also
+// commit without waiting for the disk and make itself durable on demand
+// (SQLite: PutOptions.Unsynced and SyncFiles), the index record is written
+// into the journal with the bytes, so the one append makes both durable;
+// the journal passes a record only after the index's barrier has run, and
+// after a crash gives back the records past its checkpoint, which
+// EnableIndexJournal indexes again (an instance already indexed is a
+// duplicate, so that is idempotent).
+
+// recordPutter is a blob store that can write the owner's record with an
+// object (fsblob.Store.PutRecord).
+type recordPutter interface {
+	PutRecord(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (radmark.BlobInfo, func(), bool, error)
+}
+
+// recordCommitter is a staged upload that can (fsblob.Staged.CommitRecord).
+type recordCommitter interface {
+	CommitRecord(ctx context.Context, key string, meta []byte) (radmark.BlobInfo, func(), bool, error)
+}
+
+// journalRecovery is the blob store's side of recovery.
+type journalRecovery interface {
+	RecoveredMeta() [][]byte
+	SetIndexBarrier(func(context.Context) error)
+}
+
+// indexBarrier is an index that can make unsynced commits durable.
+type indexBarrier interface {
+	SyncFiles(ctx context.Context) error
+}
+
+// journalMeta is what the journal keeps of an instance's indexing.
+type journalMeta struct {
+	Record    *radmark.InstanceRecord
+	Overwrite bool `json:",omitempty"`
+}
+
+// EnableIndexJournal indexes again the records the blob journal replayed
+// at start, then turns the index journal on, if the blob store and the
+// index both can (otherwise it does nothing and returns nil). Call it
+// once, before ingesting. It returns how many replayed records were
+// indexed anew.
+func (s *Service) EnableIndexJournal(ctx context.Context) (int, error) {
+	rec, ok := s.Blobs.(journalRecovery)
+	barrier, ok2 := s.Store.(indexBarrier)
+	if !ok || !ok2 {
+		return 0, nil
+	}
+	if _, ok := s.Blobs.(recordPutter); !ok {
+		return 0, nil
+	}
+	restored := 0
+	for _, raw := range rec.RecoveredMeta() {
+		var m journalMeta
+		if err := json.Unmarshal(raw, &m); err != nil || m.Record == nil {
+			// Written by this program, checked by the journal's CRC: a
+			// record that does not decode is a bug, not damage.
+			return restored, fmt.Errorf("archive: a journaled index record does not decode: %v", err)
+		}
+		res, err := s.Store.PutInstances(ctx, []*radmark.InstanceRecord{m.Record}, radmark.PutOptions{Overwrite: m.Overwrite})
+		if err != nil {
+			return restored, fmt.Errorf("archive: index a journaled instance again: %w", err)
+		}
+		switch {
+		case res[0].Err != nil:
+			// It failed the same way when it was first sent (a conflict),
+			// and the client was told so.
+			s.logger().Info("journaled instance not indexed again", "sop_instance_uid", m.Record.Instance.SOPInstanceUID, "err", res[0].Err)
+		case res[0].Status != radmark.PutDuplicate:
+			restored++
+		}
+	}
+	if err := barrier.SyncFiles(ctx); err != nil {
+		return restored, fmt.Errorf("archive: make the index durable: %w", err)
+	}
+	rec.SetIndexBarrier(barrier.SyncFiles)
+	s.journalIndex = true
+	return restored, nil
+}
