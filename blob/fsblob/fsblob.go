@@ -428,7 +428,11 @@ func (s *Store) finishSynced(ctx context.Context, key string, f *os.File, sum st
 	return info, nil
 }
 
-// dirID tells one folder from another made later under the same name.
+// dirID tells one folder from another made later under the same name. Birth
+// times come from the kernel's coarse clock (a few milliseconds), so a
+// folder removed by another process and made again within one tick, on a
+// reused inode, passes for the old one; this process forgets the folders
+// it removes itself (Delete).
 type dirID struct {
 	ino       uint64
 	btimeSec  int64
