@@ -26,10 +26,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/pressly/goose/v3"
 
@@ -87,7 +89,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	if err := write.PingContext(ctx); err != nil {
+	if err := pingWhileBusy(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -124,6 +126,26 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		read:  read,
 		Store: sqlstore.New(sqlstore.Config{Dialect: sqlstore.SQLite, Write: write, Read: read}),
 	}, nil
+}
+
+// pingWhileBusy opens the writer's first connection. Switching a new file
+// to WAL (a pragma of the connection) takes an exclusive lock and reports
+// SQLITE_BUSY at once, without the busy timeout, when another process is
+// opening the same new file: that is retried for as long as the busy
+// timeout would have waited.
+func pingWhileBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
 }
 
 // openDB opens a pool of connections with a statement cache (stmtcache.go).
