@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/internal/sqlstore"
@@ -137,7 +139,8 @@ func pingWhileBusy(ctx context.Context, db *sql.DB) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := db.PingContext(ctx)
-		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+		var se *msqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
 			return err
 		}
 		select {

@@ -1,6 +1,7 @@
 package fsblob
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -143,7 +144,6 @@ type journal struct {
 	lastAppend  time.Time
 	broken      error // an I/O error made the log unusable
 	closed      bool
-	preparing   bool // a goroutine is making a new segment
 
 	stagedMem int64 // bytes held by in-memory Staged objects (under mu)
 
@@ -356,7 +356,7 @@ func (j *journal) recover(ctx context.Context) error {
 		found = append(found, recs...)
 	}
 	slices.SortFunc(j.segs, func(a, b *segment) int { return a.idx - b.idx })
-	slices.SortFunc(found, func(a, b *record) int { return cmpSeq(a.seq, b.seq) })
+	slices.SortFunc(found, func(a, b *record) int { return cmp.Compare(a.seq, b.seq) })
 	held := map[*os.File]uint64{} // segments holding replayed metas
 	for _, r := range found {
 		if err := ctx.Err(); err != nil {
@@ -483,16 +483,6 @@ func Replayable(root string) ([]string, error) {
 	}
 	slices.Sort(keys)
 	return keys, nil
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // scanSegment returns the valid records at or above from, and the highest
@@ -700,15 +690,13 @@ func (j *journal) reserve(key string, meta []byte, size int64) (*record, error) 
 	}
 	if j.cur == nil || j.cur.used+need > j.segSize {
 		if len(j.free) == 0 {
-			j.prepareSegment()
+			// Every segment waits for the mover or a checkpoint (all are
+			// made at open): this object goes the plain way.
 			return nil, errJournalFull
 		}
 		j.cur = j.free[0]
 		j.free = j.free[1:]
 		j.cur.used, j.cur.maxSeq = 0, 0
-		if len(j.free) == 0 {
-			j.prepareSegment()
-		}
 	}
 	sg := j.cur
 	rec := &record{seq: j.nextSeq, key: key, meta: meta, seg: sg, off: sg.used, size: size, modTime: time.Now()}
@@ -861,36 +849,6 @@ func (j *journal) breakWith(err error) {
 		j.broken = err
 	}
 	j.mu.Unlock()
-}
-
-// prepareSegment makes a new segment in the background if the journal
-// may grow (called with mu held).
-func (j *journal) prepareSegment() {
-	if j.preparing || len(j.segs) >= j.maxSegs || j.closed {
-		return
-	}
-	j.preparing = true
-	idx := 0
-	for _, sg := range j.segs {
-		idx = max(idx, sg.idx+1)
-	}
-	go func() {
-		sg, err := j.makeSegment(idx)
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		j.preparing = false
-		if err != nil {
-			// Puts keep going the plain way; the next full journal tries
-			// again.
-			return
-		}
-		if j.closed {
-			sg.f.Close()
-			return
-		}
-		j.segs = append(j.segs, sg)
-		j.free = append(j.free, sg)
-	}()
 }
 
 // makeSegment allocates a segment and makes it durable. The space is
