@@ -113,6 +113,7 @@ func (b *bench) measureCStore(ctx context.Context, storescu string, servers [2]*
 		}
 		res.files, res.bytes = len(ct.files), ct.bytes
 		for _, s := range inTurn(r+1, servers) {
+			quiesce(servers[:]...)
 			cpu := s.cpuTime()
 			elapsed, err := sendCStore(ctx, storescu, s, files)
 			if err != nil {

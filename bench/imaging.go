@@ -98,16 +98,19 @@ func (b *bench) imagingPhases(ctx context.Context, rep *report) error {
 		if err := b.profiled(servers, "ingest", func() error { return b.measureIngest(ctx, servers, rep) }); err != nil {
 			return err
 		}
+		quiesce(servers[:]...)
 		if err := b.measureCLIIngest(ctx, target, rep); err != nil {
 			return err
 		}
 	}
 	if b.opts.runs("frames") {
+		quiesce(servers[:]...)
 		if err := b.profiled(servers, "frames", func() error { return b.measureFrames(ctx, servers, target, rep) }); err != nil {
 			return err
 		}
 	}
 	if b.opts.runs("series") {
+		quiesce(servers[:]...)
 		if err := b.profiled(servers, "series", func() error { return b.measureSeries(ctx, servers, target, rep) }); err != nil {
 			return err
 		}
@@ -125,13 +128,21 @@ func (b *bench) measureIngest(ctx context.Context, servers [2]*server, rep *repo
 	for si, setting := range b.plan.ingestSettings {
 		row := ingestRow{setting: setting}
 		for r := 0; r < b.plan.ingestReps; r++ {
-			ct, err := generateCT(b.plan.ingestCT, uint64(1000+100*si+r))
-			if err != nil {
-				return err
+			var cts []*ctSeries
+			var bodies []stowBody
+			row.files, row.bytes = 0, 0
+			for k := range setting.seriesCount() {
+				ct, err := generateCT(b.plan.ingestCT, uint64(1000+100*si+10*k+r))
+				if err != nil {
+					return err
+				}
+				cts = append(cts, ct)
+				row.files += len(ct.files)
+				row.bytes += ct.bytes
+				bodies = append(bodies, stowBodies(ct.files, ct.uids, setting.perRequest)...)
 			}
-			row.files, row.bytes = len(ct.files), ct.bytes
-			bodies := stowBodies(ct.files, ct.uids, setting.perRequest)
 			for _, s := range inTurn(r, servers) {
+				quiesce(servers[:]...)
 				cpu := s.cpuTime()
 				elapsed, err := sendStow(ctx, s, bodies, setting.concurrency)
 				if err != nil {
@@ -140,8 +151,10 @@ func (b *bench) measureIngest(ctx context.Context, servers [2]*server, rep *repo
 				row.seconds[index(s)] = append(row.seconds[index(s)], elapsed.Seconds())
 				row.cpu[index(s)] = append(row.cpu[index(s)], (s.cpuTime() - cpu).Seconds())
 			}
-			if err := b.checkStored(ctx, servers, ct); err != nil {
-				return err
+			for _, ct := range cts {
+				if err := b.checkStored(ctx, servers, ct); err != nil {
+					return err
+				}
 			}
 		}
 		b.logf("ingest %v: radmark %.1f files/s, Orthanc %.1f files/s", setting, row.filesPerSec(radmarkIdx), row.filesPerSec(orthancIdx))

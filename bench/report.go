@@ -159,6 +159,10 @@ func (r *report) environmentTable(p func(string, ...any)) {
 	p("")
 }
 
+// quiesceNote says how timed runs start, and what that leaves out of
+// radmark's figures.
+const quiesceNote = "Before each timed run the benchmark waits until neither server has used CPU for 300 ms and then runs `sync`, so that work left from the run before — radmark's blob journal moving objects into its folder tree, either server's files being written back by the kernel — lands in nobody's time. radmark's journal keeps a burst's objects in its log and moves them when uploads pause (or when a quarter of its 512 MiB is left free): for a single 300-slice CT that copy happens after the clock stops and is in neither the time nor the CPU column; the \"CTs back to back\" row sends more than the journal holds, so there the mover runs during the upload."
+
 func (r *report) ingestTable(p func(string, ...any)) {
 	if len(r.ingest) == 0 {
 		return
@@ -180,8 +184,10 @@ func (r *report) ingestTable(p func(string, ...any)) {
 		p("| `radmark ingest --data` (offline CLI, no server; whole process) | %.1f | %.1f | — | — | — | — | — | — |", float64(c.files)/t, float64(c.bytes)/mb/t)
 	}
 	p("")
-	p("Median of %d repetitions per setting (CLI: %d). Each repetition stores %d new instances (a new seed gives new UIDs, same pixels), sent as `multipart/related; type=\"application/dicom\"` bodies built before the clock starts; the time runs from the first request to the last response. Every instance must appear in the response's ReferencedSOPSequence and none in FailedSOPSequence, and QIDO-RS must then find all of them. Server CPU is the server process's user + system time over the repetition (from /proc), divided by the files.",
+	p("Median of %d repetitions per setting (CLI: %d). Each repetition stores %d new instances (a new seed gives new UIDs, same pixels), or, where the setting says \"CTs back to back\", that many such CTs as new studies in one timed run; they are sent as `multipart/related; type=\"application/dicom\"` bodies built before the clock starts; the time runs from the first request to the last response. Every instance must appear in the response's ReferencedSOPSequence and none in FailedSOPSequence, and QIDO-RS must then find all of them. Server CPU is the server process's user + system time over the repetition (from /proc), divided by the files.",
 		r.plan.ingestReps, r.plan.cliReps, row0.files)
+	p("")
+	p(quiesceNote)
 	p("")
 }
 
@@ -301,7 +307,7 @@ func (r *report) cstoreTable(p func(string, ...any)) {
 	rc, oc := c.cpuPerFile(radmarkIdx), c.cpuPerFile(orthancIdx)
 	p("| server CPU per file | %s | %s | %s |", ms(rc), ms(oc), latencySpeedup(rc, oc))
 	p("")
-	p("Median of %d repetitions after one warm-up; each repetition writes a new copy of the CT (new UIDs) to files before the clock starts, then runs `TCP_NODELAY=1 storescu -aet BENCHSCU -aec AE 127.0.0.1 PORT` with all %d files, one association, against each server in turn; the time is the whole command. %s. radmark receives on a project AE title (`--dicom-projects`) whose project has the de-identification profile `%s` (PS3.15 Annex E basic profile, no option) and a linkage key: each instance is de-identified, checked by the PHI scanner, its sealed linkage kept, and only the copy stored. After each repetition Orthanc must hold the series and radmark the expected number of instances, none in the original study.",
+	p("Median of %d repetitions after one warm-up; each repetition writes a new copy of the CT (new UIDs) to files before the clock starts, then runs `TCP_NODELAY=1 storescu -aet BENCHSCU -aec AE 127.0.0.1 PORT` with all %d files, one association, against each server in turn; the time is the whole command; each run starts after the wait described under STOW-RS ingest. %s. radmark receives on a project AE title (`--dicom-projects`) whose project has the de-identification profile `%s` (PS3.15 Annex E basic profile, no option) and a linkage key: each instance is de-identified, checked by the PHI scanner, its sealed linkage kept, and only the copy stored. After each repetition Orthanc must hold the series and radmark the expected number of instances, none in the original study.",
 		r.plan.cstoreReps, c.files, c.storescu, c.profile)
 	p("")
 }

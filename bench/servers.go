@@ -380,6 +380,33 @@ func (s *server) stop() {
 	s.client.CloseIdleConnections()
 }
 
+// quiesce waits until neither server has used CPU for a while (their
+// background work from the last run is over: radmark's journal moving
+// objects into its folder tree, Orthanc's own), then writes the page
+// cache's dirty data back (sync), so that each timed run starts from the
+// same state and neither server's left-over work — CPU or writeback —
+// lands in the other's time. It gives up waiting after 30 s.
+func quiesce(servers ...*server) {
+	const window, ticks = 100 * time.Millisecond, 3
+	deadline := time.Now().Add(30 * time.Second)
+	last, quiet := time.Duration(-1), 0
+	for quiet < ticks && time.Now().Before(deadline) {
+		var total time.Duration
+		for _, s := range servers {
+			total += s.cpuTime()
+		}
+		// One clock tick of CPU per window is an idle server's noise.
+		if last >= 0 && total-last <= time.Second/clockTicks {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = total
+		time.Sleep(window)
+	}
+	syscall.Sync()
+}
+
 // clockTicks is the unit of utime and stime in /proc/PID/stat: USER_HZ,
 // 100 on every Linux architecture Go supports.
 const clockTicks = 100

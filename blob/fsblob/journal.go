@@ -41,6 +41,14 @@ import (
 // its space can be reused. Open replays what a crash left past the
 // checkpoint.
 //
+// The mover waits for a pause: while uploads keep arriving, objects stay
+// in the log (read from there) until a quarter of the segments are left
+// free, so a burst — a series sent by a modality, say — pays for one
+// write per object while it arrives, and the copy into the tree, with
+// its inode and fresh page-cache pages, costs CPU and disk bandwidth
+// only once the burst is over. Under a load that never pauses the low
+// free-segment mark starts the mover, and it keeps up as before.
+//
 // Layout, under ROOT/.journal (a name no key can have):
 //
 //	lock        flock'ed by the one process that owns the journal
@@ -69,9 +77,11 @@ const (
 
 	// defaultSegmentSize holds about 120 CT slices of 512 KiB.
 	defaultSegmentSize = 64 << 20
-	// defaultSegments bounds the journal's disk use; when every segment
-	// is waiting for the mover, Puts go the plain way until one frees.
-	defaultSegments = 4
+	// defaultSegments bounds the journal's disk use (512 MiB, allocated
+	// at open); when every segment is waiting for the mover, Puts go the
+	// plain way until one frees. Six of them hold a 600-slice CT series
+	// before the mover must start (see moveDue).
+	defaultSegments = 8
 	// maxStagedMemory bounds the bytes of uploads held in memory while
 	// they arrive (see Staged); more go to temp files.
 	maxStagedMemory = 256 << 20
@@ -89,6 +99,16 @@ const (
 	// checkpointIdle is how long uploads must have paused for one.
 	checkpointEvery = 30 * time.Second
 	checkpointIdle  = 300 * time.Millisecond
+
+	// moveIdle is how long uploads must have paused before the mover
+	// starts on its own; moveMaxAge is how long an object may wait in the
+	// log for one (a slow, steady trickle of uploads never pauses).
+	moveIdle   = 100 * time.Millisecond
+	moveMaxAge = 10 * time.Second
+	// maxQueuedMemory bounds the bytes of staged uploads kept in memory
+	// for the mover after they are in the log; beyond it the mover reads
+	// them back from the log.
+	maxQueuedMemory = 64 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -146,6 +166,10 @@ type journal struct {
 	closed      bool
 
 	stagedMem int64 // bytes held by in-memory Staged objects (under mu)
+	queuedMem int64 // of which held by published records for the mover
+	// moverArmed: the mover has a timer set for the queue's next due
+	// time, so a publish need not wake it.
+	moverArmed bool
 
 	// work serialises moving and checkpointing: the mover and callers
 	// that need a key's records in the tree (Delete) take turns.
@@ -834,11 +858,25 @@ func (j *journal) publish(rec *record) radmark.BlobInfo {
 		j.unindexed[rec.seq] = rec
 		j.metaPending = true
 	}
+	if rec.mem != nil {
+		if j.queuedMem+rec.held > maxQueuedMemory {
+			// The log has the bytes: the mover reads them from there.
+			freeChunks(rec.mem)
+			rec.mem = nil
+			j.stagedMem -= rec.held
+			rec.held = 0
+		} else {
+			j.queuedMem += rec.held
+		}
+	}
 	j.queue = append(j.queue, rec)
+	wake := !j.moverArmed || len(j.free) <= j.lowWater()
 	j.mu.Unlock()
-	select {
-	case j.wake <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
 	}
 	return radmark.BlobInfo{Key: rec.key, Size: rec.size, SHA256: rec.sum, ModTime: rec.modTime}
 }
@@ -1031,7 +1069,7 @@ func (j *journal) isLive(key string) bool {
 func (j *journal) settle() error {
 	j.work.Lock()
 	defer j.work.Unlock()
-	if err := j.moveQueued(); err != nil {
+	if err := j.moveQueued(nil); err != nil {
 		return err
 	}
 	return j.checkpoint()
@@ -1039,14 +1077,14 @@ func (j *journal) settle() error {
 
 func (j *journal) run() {
 	defer close(j.done)
-	tick := time.NewTicker(checkpointEvery / 4)
-	defer tick.Stop()
+	timer := time.NewTimer(checkpointEvery / 4)
+	defer timer.Stop()
 	for {
 		select {
 		case <-j.stop:
 			return
 		case <-j.wake:
-		case <-tick.C:
+		case <-timer.C:
 		}
 		j.work.Lock()
 		select {
@@ -1055,15 +1093,66 @@ func (j *journal) run() {
 			return
 		default:
 		}
-		err := j.moveQueued()
+		err := j.moveWhileDue()
 		if err == nil && j.checkpointDue() {
 			err = j.checkpoint()
 		}
+		next := j.nextRound()
 		j.work.Unlock()
 		if err != nil {
 			j.breakWith(err)
 		}
+		timer.Reset(next)
 	}
+}
+
+// lowWater is the number of free segments at which the mover and the
+// checkpoint start whether or not uploads have paused (called with mu
+// held).
+func (j *journal) lowWater() int { return max(1, j.maxSegs/4) }
+
+// moveDue says whether the mover should run now (called with mu held):
+// segments are running out, uploads have paused, or the oldest object has
+// waited long.
+func (j *journal) moveDue(now time.Time) bool {
+	if len(j.queue) == 0 {
+		return false
+	}
+	return j.closed || len(j.free) <= j.lowWater() || now.Sub(j.lastAppend) >= moveIdle ||
+		now.Sub(j.queue[0].modTime) >= moveMaxAge
+}
+
+// nextRound is how long the mover may sleep before moving or
+// checkpointing is due, barring a wake (called with work held).
+func (j *journal) nextRound() time.Duration {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	now := time.Now()
+	next := checkpointEvery / 4
+	j.moverArmed = len(j.queue) > 0
+	if j.moverArmed {
+		next = min(next, moveIdle-now.Sub(j.lastAppend), moveMaxAge-now.Sub(j.queue[0].modTime))
+	}
+	if j.moved {
+		next = min(next, checkpointIdle-now.Sub(j.lastAppend))
+	}
+	return max(next, 5*time.Millisecond)
+}
+
+// moveWhileDue moves queued records while moveDue holds (called with work
+// held): uploads that resume stop it, unless segments are running out.
+func (j *journal) moveWhileDue() error {
+	j.mu.Lock()
+	due := j.moveDue(time.Now())
+	j.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return j.moveQueued(func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.moveDue(time.Now())
+	})
 }
 
 // checkpointDue: the journal is running out of free segments, or uploads
@@ -1079,13 +1168,16 @@ func (j *journal) checkpointDue() bool {
 		return false
 	}
 	idle := time.Since(j.lastAppend) >= checkpointIdle
-	return len(j.free) <= 1 || idle || time.Since(j.lastCP) >= checkpointEvery
+	return len(j.free) <= j.lowWater() || idle || time.Since(j.lastCP) >= checkpointEvery
 }
 
-// moveQueued writes the queued records into the folder tree (called with
-// work held).
-func (j *journal) moveQueued() error {
+// moveQueued writes the queued records into the folder tree, all of them
+// or while more() says so (called with work held).
+func (j *journal) moveQueued(more func() bool) error {
 	for {
+		if more != nil && !more() {
+			return nil
+		}
 		j.mu.Lock()
 		if len(j.queue) == 0 {
 			j.mu.Unlock()
@@ -1105,6 +1197,7 @@ func (j *journal) moveQueued() error {
 			freeChunks(rec.mem)
 			rec.mem = nil
 			j.stagedMem -= rec.held
+			j.queuedMem -= rec.held
 		}
 		if j.pending[rec.key] == rec {
 			delete(j.pending, rec.key)

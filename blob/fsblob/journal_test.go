@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/blob/blobtest"
@@ -373,4 +374,92 @@ func TestJournalConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestJournalMoverWaitsForAPause checks when the mover runs: not while
+// uploads arrive and segments are plentiful, but once they pause, once
+// free segments run low, or once an object has waited long.
+func TestJournalMoverWaitsForAPause(t *testing.T) {
+	s := openJournaled(t, "", 1<<20, 8)
+	j := s.j
+	release := holdMover(t, s)
+	mustPut(t, s, "burst/a", "first")
+	mustPut(t, s, "burst/b", "second")
+
+	j.mu.Lock()
+	now := j.lastAppend
+	free := len(j.free)
+	tests := []struct {
+		name string
+		at   time.Time
+		free int
+		want bool
+	}{
+		{"uploads arriving", now.Add(moveIdle / 2), free, false},
+		{"uploads paused", now.Add(moveIdle), free, true},
+		{"free segments low", now, j.lowWater(), true},
+		{"object waited long", now.Add(moveMaxAge), free, true},
+	}
+	for _, tc := range tests {
+		j.free = j.segs[:tc.free]
+		if got := j.moveDue(tc.at); got != tc.want {
+			t.Errorf("%s: moveDue = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	j.free = j.segs[len(j.segs)-free:]
+	j.mu.Unlock()
+
+	// Released, the mover finds the pause and moves both, then a
+	// checkpoint lets their segment go.
+	release()
+	deadline := time.Now().Add(10 * time.Second)
+	for !(inTree(s, "burst/a") && inTree(s, "burst/b")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the mover did not move the objects after uploads paused")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for {
+		j.mu.Lock()
+		done := j.cpSeq == j.nextSeq && len(j.pending) == 0
+		j.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint after the objects were moved")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wantObject(t, s, "burst/a", "first")
+}
+
+// TestJournalQueuedMemoryBound checks that staged uploads waiting for the
+// mover keep at most maxQueuedMemory in memory; the rest is read back
+// from the log.
+func TestJournalQueuedMemoryBound(t *testing.T) {
+	s := openJournaled(t, "", 64<<20, 8)
+	holdMover(t, s)
+	chunk := strings.Repeat("x", 1<<20)
+	for i := range 80 {
+		w, err := s.Stage(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := w.(*Staged)
+		if _, err := io.WriteString(st, chunk); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Commit(t.Context(), fmt.Sprintf("mem/%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j := s.j
+	j.mu.Lock()
+	queued, held := j.queuedMem, j.stagedMem
+	j.mu.Unlock()
+	if queued > maxQueuedMemory || held > maxQueuedMemory {
+		t.Errorf("queued records hold %d bytes (%d staged), bound %d", queued, held, maxQueuedMemory)
+	}
+	wantObject(t, s, "mem/79", chunk)
 }
