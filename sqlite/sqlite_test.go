@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -105,14 +106,19 @@ func TestConnectionSettings(t *testing.T) {
 		{"write", "synchronous", "2"}, // FULL
 		{"write", "foreign_keys", "1"},
 		{"write", "busy_timeout", "10000"},
+		{"write", "wal_autocheckpoint", fmt.Sprint(writerAutoCheckpoint)},
+		{"ckpt", "synchronous", "2"},
 		{"read", "synchronous", "2"},
 		{"read", "query_only", "1"},
 		{"read", "busy_timeout", "10000"},
 		{"read", "foreign_keys", "1"},
 	} {
 		pool := db.write
-		if c.pool == "read" {
+		switch c.pool {
+		case "read":
 			pool = db.read
+		case "ckpt":
+			pool = db.ckpt
 		}
 		var got string
 		if err := pool.QueryRow("PRAGMA " + c.pragma).Scan(&got); err != nil {
@@ -381,5 +387,41 @@ func TestUnsyncedPut(t *testing.T) {
 	}
 	if err := db.SyncFiles(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBackgroundCheckpoint writes more log than SQLite's default
+// checkpoint threshold (1000 pages) and finds it copied into the database
+// file by the background checkpointer, the writer's own threshold being
+// far higher.
+func TestBackgroundCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	db := openAt(t, filepath.Join(dir, "ckpt.db"))
+	if _, err := db.write.Exec("CREATE TABLE filler (b BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(db.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := bytes.Repeat([]byte{7}, 3000)
+	for range 1500 { // about 1500 pages, each its own commit
+		if _, err := db.write.Exec("INSERT INTO filler VALUES (?)", blob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(db.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() >= before.Size()+1400*4096 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes (was %d) 10 s after 1500 pages were logged: no checkpoint", fi.Size(), before.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
