@@ -166,6 +166,12 @@ type PutOptions struct {
 	// crash) and makes the store durable later through a barrier. A store
 	// that cannot do this commits durably as usual.
 	Unsynced bool
+	// BeforeCommit, if set, runs after the transaction's work and before
+	// its commit; an error rolls it back. The blob journal's appends
+	// finish their fdatasync meanwhile, so that the index commits only
+	// once the records it names are durable. It may run more than once
+	// (a retried transaction).
+	BeforeCommit func() error
 }
 
 // Level is a level of the DICOM information model.

@@ -14,6 +14,16 @@ type BlobInfo struct {
 	ModTime time.Time
 }
 
+// PendingBlob is an object a blob store has written but not yet made
+// durable: its owner overlaps other work with the disk, then calls Wait,
+// which makes it durable and visible, or Abandon. Indexed tells the store
+// that the owner's own record of the object (an index row) is committed.
+type PendingBlob interface {
+	Wait() (BlobInfo, error)
+	Abandon()
+	Indexed()
+}
+
 // BlobStore keeps immutable objects by key. It is shaped like S3 so an
 // object-storage driver can implement it as well as the local filesystem
 // driver: whole-object put, get, ranged get, delete and list by prefix.

@@ -96,7 +96,7 @@ func (s *Service) commitGroup() {
 	n := len(first.records)
 	rest := c.pending[:0:0]
 	for _, j := range c.pending[1:] {
-		if j.opts == first.opts && n+len(j.records) <= maxGroup {
+		if j.opts.Overwrite == first.opts.Overwrite && j.opts.Unsynced == first.opts.Unsynced && n+len(j.records) <= maxGroup {
 			group = append(group, j)
 			n += len(j.records)
 		} else {
@@ -112,7 +112,18 @@ func (s *Service) commitGroup() {
 	}
 	// A group runs on behalf of several requests: it must not fail
 	// because the first of them went away.
-	results, err := s.Store.PutInstances(context.WithoutCancel(first.ctx), all, first.opts)
+	opts := first.opts
+	opts.BeforeCommit = func() error {
+		for _, j := range group {
+			if j.opts.BeforeCommit != nil {
+				if err := j.opts.BeforeCommit(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	results, err := s.Store.PutInstances(context.WithoutCancel(first.ctx), all, opts)
 	off := 0
 	for _, j := range group {
 		d := indexDone{err: err}

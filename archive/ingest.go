@@ -118,6 +118,36 @@ type prepared struct {
 	// that commit is over.
 	journaled bool
 	indexed   func()
+	// pending is the journal append whose fdatasync runs while the index
+	// transaction is prepared: waited for before it commits (see
+	// syncingPutter), or abandoned.
+	pending radmark.PendingBlob
+}
+
+// waitPending makes the pending appends durable (the index transaction's
+// BeforeCommit).
+func waitPending(indexed []*prepared) error {
+	for _, p := range indexed {
+		if p.pending != nil {
+			if _, err := p.pending.Wait(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// abandonPending gives up the appends never waited for: their objects
+// never become visible, so there is nothing to discard.
+func abandonPending(indexed []*prepared) {
+	for _, p := range indexed {
+		if p.pending != nil {
+			p.pending.Abandon()
+			if _, err := p.pending.Wait(); err != nil {
+				p.wrote = false
+			}
+		}
+	}
 }
 
 // Ingest validates, stores and indexes sources. Each source succeeds or
@@ -237,8 +267,12 @@ func (b *Batch) Finish() ([]Result, error) {
 			p.indexDone()
 		}
 	}()
+	// Every pending append is waited for before the commit or abandoned
+	// here, whatever happens.
+	defer abandonPending(indexed)
 	if b.opts.BeforeIndex != nil {
 		if err := b.opts.BeforeIndex(); err != nil {
+			abandonPending(indexed)
 			for _, p := range indexed {
 				p.indexDone()
 				s.discardBlob(ctx, p)
@@ -247,7 +281,15 @@ func (b *Batch) Finish() ([]Result, error) {
 			return results, fmt.Errorf("before indexing instances: %w", err)
 		}
 	}
-	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced})
+	popts := radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced}
+	for _, p := range indexed {
+		if p.pending != nil {
+			popts.BeforeCommit = func() error { return waitPending(indexed) }
+			break
+		}
+	}
+	puts, err := s.putInstances(ctx, records, popts)
+	abandonPending(indexed)
 	for _, p := range indexed {
 		p.indexDone()
 	}
@@ -369,12 +411,24 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 				return nil, radmark.WrapError(radmark.EINTERNAL, err, "encode the index record")
 			}
 		}
+		sc, canCommitSyncing := src.staged.(syncingCommitter)
 		rc, canCommitRecord := src.staged.(recordCommitter)
 		rp, canPutRecord := s.Blobs.(recordPutter)
+		sp, canPutSyncing := s.Blobs.(syncingPutter)
 		dp, canPutDigest := s.Blobs.(digestPutter)
 		switch {
+		case meta != nil && src.staged != nil && canCommitSyncing:
+			p.pending, info, p.indexed, p.journaled, err = sc.CommitRecordSyncing(ctx, key, meta)
+			if p.pending != nil {
+				p.indexed = p.pending.Indexed
+			}
 		case meta != nil && src.staged != nil && canCommitRecord:
 			info, p.indexed, p.journaled, err = rc.CommitRecord(ctx, key, meta)
+		case meta != nil && src.staged == nil && canPutSyncing:
+			p.pending, info, err = sp.PutRecordSyncing(ctx, key, body, src.Size, sum, meta)
+			if p.pending != nil {
+				p.journaled, p.indexed = true, p.pending.Indexed
+			}
 		case meta != nil && src.staged == nil && canPutRecord:
 			info, p.indexed, p.journaled, err = rp.PutRecord(ctx, key, body, src.Size, sum, meta)
 		case src.staged != nil:

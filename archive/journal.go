@@ -26,6 +26,20 @@ type recordPutter interface {
 	PutRecord(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (radmark.BlobInfo, func(), bool, error)
 }
 
+// syncingPutter is a recordPutter whose append can finish its disk write
+// while the index transaction is prepared (fsblob.Store.PutRecordSyncing):
+// pending is nil when the object was stored the plain way.
+type syncingPutter interface {
+	PutRecordSyncing(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, err error)
+}
+
+// syncingCommitter is a recordCommitter whose append can finish its disk
+// write while the index transaction is prepared
+// (fsblob.Staged.CommitRecordSyncing).
+type syncingCommitter interface {
+	CommitRecordSyncing(ctx context.Context, key string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, done func(), journaled bool, err error)
+}
+
 // recordCommitter is a staged upload that can (fsblob.Staged.CommitRecord).
 type recordCommitter interface {
 	CommitRecord(ctx context.Context, key string, meta []byte) (radmark.BlobInfo, func(), bool, error)

@@ -675,6 +675,18 @@ func (j *journal) append(ctx context.Context, key string, meta []byte, r io.Read
 	if err := j.checkKeyFree(key); err != nil {
 		return nil, err
 	}
+	rec, err := j.write(ctx, key, meta, r, size, knownSum)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.syncRecord(rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// write reserves and fills a record (append without its fdatasync).
+func (j *journal) write(ctx context.Context, key string, meta []byte, r io.Reader, size int64, knownSum string) (*record, error) {
 	rec, err := j.reserve(key, meta, size)
 	if err != nil {
 		return nil, err
@@ -683,7 +695,13 @@ func (j *journal) append(ctx context.Context, key string, meta []byte, r io.Read
 		j.abandon(rec)
 		return nil, err
 	}
-	err = j.s.fail("sync", rec.seg.f.Name())
+	return rec, nil
+}
+
+// syncRecord makes a written record durable; on failure the record is
+// abandoned and the log given up.
+func (j *journal) syncRecord(rec *record) error {
+	err := j.s.fail("sync", rec.seg.f.Name())
 	if err == nil {
 		err = rec.seg.gate.sync(rec.seg.f)
 	}
@@ -692,13 +710,13 @@ func (j *journal) append(ctx context.Context, key string, meta []byte, r io.Read
 		// pages: nothing more is trusted to this log.
 		j.abandon(rec)
 		j.breakWith(err)
-		return nil, err
+		return err
 	}
 	j.mu.Lock()
 	rec.seg.writers--
 	rec.written = true
 	j.mu.Unlock()
-	return rec, nil
+	return nil
 }
 
 // reserve takes space for a record and writes its header.
@@ -956,6 +974,100 @@ func (s *Store) PutRecord(ctx context.Context, key string, r io.Reader, size int
 	info, err = s.PutWithDigest(ctx, key, r, size, sha256Hex)
 	return info, noop, false, err
 }
+
+// SyncingPut is an object written to the journal with its record whose
+// fdatasync is under way (PutRecordSyncing); it is a radmark.PendingBlob. The owner overlaps its own
+// work with the disk — preparing its index transaction — and calls Wait
+// before committing that transaction, or Abandon if it does not commit.
+type SyncingPut struct {
+	j    *journal
+	rec  *record
+	sync chan error // the fdatasync's outcome, once
+
+	once sync.Once
+	info radmark.BlobInfo
+	err  error
+	done bool // Wait or Abandon has run
+}
+
+// PutRecordSyncing is PutRecord whose append does not wait for its
+// fdatasync: the object becomes durable and visible when Wait returns nil.
+// pending is nil when the journal did not take the object: it was then
+// stored the plain way (info, durable), as PutRecord would.
+func (s *Store) PutRecordSyncing(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, err error) {
+	if s.j != nil && meta != nil && size >= 0 && size <= s.j.maxObject() && len(sha256Hex) == 64 {
+		if err := blob.CheckKey(key); err != nil {
+			return nil, radmark.BlobInfo{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, radmark.BlobInfo{}, err
+		}
+		err := s.j.checkKeyFree(key)
+		var rec *record
+		if err == nil {
+			rec, err = s.j.write(ctx, key, meta, r, size, sha256Hex)
+		}
+		if err == nil {
+			return s.j.startSync(rec), radmark.BlobInfo{}, nil
+		}
+		if !errors.Is(err, errJournalFull) {
+			return nil, radmark.BlobInfo{}, fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(key), err)
+		}
+	}
+	info, err = s.PutWithDigest(ctx, key, r, size, sha256Hex)
+	return nil, info, err
+}
+
+// startSync starts a written record's fdatasync on its own goroutine.
+func (j *journal) startSync(rec *record) *SyncingPut {
+	p := &SyncingPut{j: j, rec: rec, sync: make(chan error, 1)}
+	go func() { p.sync <- j.syncRecord(rec) }()
+	return p
+}
+
+// Wait waits for the object's fdatasync and publishes it. It may be called
+// again (a retried transaction) and gives the same answer.
+func (p *SyncingPut) Wait() (radmark.BlobInfo, error) {
+	p.once.Do(func() {
+		p.done = true
+		if p.err = <-p.sync; p.err != nil {
+			p.dropMem()
+			p.err = fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(p.rec.key), p.err)
+			return
+		}
+		p.info = p.j.publish(p.rec)
+	})
+	return p.info, p.err
+}
+
+// dropMem frees a staged upload's memory handed to a record never
+// published.
+func (p *SyncingPut) dropMem() {
+	if p.rec.mem != nil {
+		freeChunks(p.rec.mem)
+		p.rec.mem = nil
+		p.j.releaseStaged(p.rec.held)
+		p.rec.held = 0
+	}
+}
+
+// Abandon gives the object up if Wait has not run: its record is never
+// published and a replay skips it. After Wait, the object is the owner's
+// to delete.
+func (p *SyncingPut) Abandon() {
+	p.once.Do(func() {
+		p.done = true
+		if err := <-p.sync; err == nil {
+			p.j.abandon(p.rec)
+		}
+		p.dropMem()
+		p.err = errors.New("fsblob: put abandoned")
+	})
+}
+
+// Indexed tells the journal that the owner's commit of the record is over
+// (PutRecord's done).
+func (p *SyncingPut) Indexed() { p.j.indexed(p.rec) }
 
 // RecoveredMeta returns the metas of records that Open replayed, in the
 // order they were written; the owner applies them (idempotently) and then

@@ -463,3 +463,97 @@ func TestJournalQueuedMemoryBound(t *testing.T) {
 	}
 	wantObject(t, s, "mem/79", chunk)
 }
+
+// TestJournalSyncingPut: an object appended with PutRecordSyncing is
+// invisible until Wait, visible and replayed with its record after it; one
+// abandoned is never seen, nor replayed.
+func TestJournalSyncingPut(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournaled(t, dir, 1<<20, 4)
+	moving := holdMover(t, s)
+	put := func(key, data string) radmark.PendingBlob {
+		t.Helper()
+		p, _, err := s.PutRecordSyncing(t.Context(), key, strings.NewReader(data), int64(len(data)), digest([]byte(data)), []byte("record of "+key))
+		if err != nil || p == nil {
+			t.Fatalf("PutRecordSyncing(%s) = %v, %v; want a pending object", key, p, err)
+		}
+		return p
+	}
+	kept := put("dicom/aa/kept", "kept bytes")
+	if _, err := s.Stat(t.Context(), "dicom/aa/kept"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Fatalf("object visible before Wait: %v", err)
+	}
+	info, err := kept.Wait()
+	if err != nil || info.SHA256 != digest([]byte("kept bytes")) {
+		t.Fatalf("Wait = %+v, %v", info, err)
+	}
+	if again, err := kept.Wait(); err != nil || again != info {
+		t.Fatalf("second Wait = %+v, %v; want the first answer", again, err)
+	}
+	kept.Abandon() // after Wait: no effect
+	wantObject(t, s, "dicom/aa/kept", "kept bytes")
+	kept.Indexed()
+
+	dropped := put("dicom/bb/dropped", "dropped bytes")
+	dropped.Abandon()
+	if _, err := dropped.Wait(); err == nil {
+		t.Fatal("Wait after Abandon succeeded")
+	}
+	if _, err := s.Stat(t.Context(), "dicom/bb/dropped"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Fatalf("abandoned object visible: %v", err)
+	}
+	crash(s, moving)
+
+	s2 := openJournaled(t, dir, 1<<20, 4)
+	wantObject(t, s2, "dicom/aa/kept", "kept bytes")
+	if inTree(s2, "dicom/bb/dropped") {
+		t.Error("an abandoned pending object was replayed")
+	}
+	metas := map[string]bool{}
+	for _, m := range s2.RecoveredMeta() {
+		metas[string(m)] = true
+	}
+	if !metas["record of dicom/aa/kept"] || metas["record of dicom/bb/dropped"] {
+		t.Errorf("recovered records %v; want the kept object's only", metas)
+	}
+}
+
+// TestJournalStagedSyncing: a staged upload committed with its record
+// through CommitRecordSyncing becomes visible at Wait; one abandoned gives
+// its memory back and is never seen.
+func TestJournalStagedSyncing(t *testing.T) {
+	s := openJournaled(t, "", 1<<20, 4)
+	commit := func(key, data string) radmark.PendingBlob {
+		t.Helper()
+		st := stage(t, s, t.Context())
+		st.Write([]byte(data))
+		p, _, _, journaled, err := st.CommitRecordSyncing(t.Context(), key, []byte("record"))
+		st.Close()
+		if err != nil || p == nil || !journaled {
+			t.Fatalf("CommitRecordSyncing(%s) = %v, journaled %v, %v; want a pending object", key, p, journaled, err)
+		}
+		return p
+	}
+	kept := commit("up/kept", "uploaded bytes")
+	if _, err := s.Stat(t.Context(), "up/kept"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Fatalf("object visible before Wait: %v", err)
+	}
+	if info, err := kept.Wait(); err != nil || info.SHA256 != digest([]byte("uploaded bytes")) {
+		t.Fatalf("Wait = %+v, %v", info, err)
+	}
+	kept.Indexed()
+	wantObject(t, s, "up/kept", "uploaded bytes")
+
+	dropped := commit("up/dropped", "dropped upload")
+	dropped.Abandon()
+	if _, err := s.Stat(t.Context(), "up/dropped"); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+		t.Fatalf("abandoned upload visible: %v", err)
+	}
+	j := s.j
+	j.mu.Lock()
+	queued, held := j.queuedMem, j.stagedMem
+	j.mu.Unlock()
+	if held != queued {
+		t.Errorf("staged memory %d bytes, of which %d for queued records: the abandoned upload's memory is still counted", held, queued)
+	}
+}

@@ -215,6 +215,45 @@ func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, err
 // writes meta with it (see Store.PutRecord). journaled says it did; done
 // must then be called once the caller's own commit that meta describes is
 // over, whatever its outcome.
+// CommitRecordSyncing is CommitRecord whose journal append does not wait
+// for its fdatasync (see Store.PutRecordSyncing). pending is nil when the
+// journal could not take the object that way: it was then committed as
+// CommitRecord does, and info, done and journaled are CommitRecord's.
+func (st *Staged) CommitRecordSyncing(ctx context.Context, key string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, done func(), journaled bool, err error) {
+	if p := st.startSyncing(ctx, key, meta); p != nil {
+		return p, radmark.BlobInfo{}, func() {}, true, nil
+	}
+	info, done, journaled, err = st.CommitRecord(ctx, key, meta)
+	return nil, info, done, journaled, err
+}
+
+// startSyncing appends the staged bytes and meta to the journal and starts
+// its fdatasync, if it can; the memory holding the bytes goes with the
+// record. nil leaves everything to CommitRecord, which also reports
+// whatever made this give up.
+func (st *Staged) startSyncing(ctx context.Context, key string, meta []byte) *SyncingPut {
+	j := st.s.j
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if j == nil || meta == nil || st.done || st.err != nil || st.syncErr != nil || st.w.f != nil ||
+		st.w.n > j.maxObject() || blob.CheckKey(key) != nil || ctx.Err() != nil || j.checkKeyFree(key) != nil {
+		return nil
+	}
+	if st.rec != nil {
+		// An early append (SyncAs) without the record: superseded.
+		j.abandon(st.rec)
+		st.rec = nil
+	}
+	rec, err := j.write(ctx, key, meta, st.memReader(), st.w.n, st.SHA256())
+	if err != nil {
+		return nil
+	}
+	st.done = true
+	rec.mem, rec.held = st.chunks, st.held
+	st.chunks, st.held = nil, 0
+	return j.startSync(rec)
+}
+
 func (st *Staged) CommitRecord(ctx context.Context, key string, meta []byte) (info radmark.BlobInfo, done func(), journaled bool, err error) {
 	info, rec, err := st.commitWith(ctx, key, meta)
 	if err != nil || rec == nil {

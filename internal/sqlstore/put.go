@@ -363,6 +363,9 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 		oldPatients[prev.patient] = prev.patientPK
 	}
 	if len(inserts)+len(updates) == 0 {
+		if err := beforeCommit(opts); err != nil {
+			return nil, err
+		}
 		if err := tx.Commit(); err != nil {
 			return nil, fmt.Errorf("commit: %w", err)
 		}
@@ -491,10 +494,24 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 		}
 	}
 
+	if err := beforeCommit(opts); err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return results, nil
+}
+
+// beforeCommit runs the caller's hook (PutOptions.BeforeCommit).
+func beforeCommit(opts radmark.PutOptions) error {
+	if opts.BeforeCommit == nil {
+		return nil
+	}
+	if err := opts.BeforeCommit(); err != nil {
+		return fmt.Errorf("before commit: %w", err)
+	}
+	return nil
 }
 
 // existingProjects returns which of the projects the records' linkage
