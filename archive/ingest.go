@@ -138,7 +138,8 @@ func waitPending(indexed []*prepared) error {
 }
 
 // abandonPending gives up the appends never waited for: their objects
-// never become visible, so there is nothing to discard.
+// never become visible, so there is nothing to discard (Wait, after
+// Abandon, reports whether the object was published).
 func abandonPending(indexed []*prepared) {
 	for _, p := range indexed {
 		if p.pending != nil {
@@ -197,7 +198,7 @@ func (b *Batch) Add(src Source) {
 	// longest step of storing it, and needs nothing but the bytes (and
 	// their digest, which names them). An upload then found invalid or a
 	// duplicate costs an fsync.
-	if _, ok := src.staged.(recordCommitter); ok && b.s.journalIndex {
+	if _, ok := src.staged.(syncingCommitter); ok && b.s.journalIndex {
 		// The journal writes the upload with its index record, which the
 		// header parse makes: nothing to start early.
 	} else if sy, ok := src.staged.(keyedSyncer); ok && len(src.SHA256) == 64 {
@@ -267,9 +268,6 @@ func (b *Batch) Finish() ([]Result, error) {
 			p.indexDone()
 		}
 	}()
-	// Every pending append is waited for before the commit or abandoned
-	// here, whatever happens.
-	defer abandonPending(indexed)
 	if b.opts.BeforeIndex != nil {
 		if err := b.opts.BeforeIndex(); err != nil {
 			abandonPending(indexed)
@@ -281,14 +279,10 @@ func (b *Batch) Finish() ([]Result, error) {
 			return results, fmt.Errorf("before indexing instances: %w", err)
 		}
 	}
-	popts := radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced}
-	for _, p := range indexed {
-		if p.pending != nil {
-			popts.BeforeCommit = func() error { return waitPending(indexed) }
-			break
-		}
-	}
-	puts, err := s.putInstances(ctx, records, popts)
+	// Each pending append is waited for just before the index commits,
+	// or abandoned when it does not.
+	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced,
+		BeforeCommit: func() error { return waitPending(indexed) }})
 	abandonPending(indexed)
 	for _, p := range indexed {
 		p.indexDone()
@@ -412,8 +406,6 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 			}
 		}
 		sc, canCommitSyncing := src.staged.(syncingCommitter)
-		rc, canCommitRecord := src.staged.(recordCommitter)
-		rp, canPutRecord := s.Blobs.(recordPutter)
 		sp, canPutSyncing := s.Blobs.(syncingPutter)
 		dp, canPutDigest := s.Blobs.(digestPutter)
 		switch {
@@ -422,15 +414,11 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 			if p.pending != nil {
 				p.indexed = p.pending.Indexed
 			}
-		case meta != nil && src.staged != nil && canCommitRecord:
-			info, p.indexed, p.journaled, err = rc.CommitRecord(ctx, key, meta)
 		case meta != nil && src.staged == nil && canPutSyncing:
 			p.pending, info, err = sp.PutRecordSyncing(ctx, key, body, src.Size, sum, meta)
 			if p.pending != nil {
 				p.journaled, p.indexed = true, p.pending.Indexed
 			}
-		case meta != nil && src.staged == nil && canPutRecord:
-			info, p.indexed, p.journaled, err = rp.PutRecord(ctx, key, body, src.Size, sum, meta)
 		case src.staged != nil:
 			info, err = src.staged.Commit(ctx, key)
 		case canPutDigest:

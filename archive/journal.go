@@ -20,29 +20,19 @@ import (
 // EnableIndexJournal indexes again (an instance already indexed is a
 // duplicate, so that is idempotent).
 
-// recordPutter is a blob store that can write the owner's record with an
-// object (fsblob.Store.PutRecord).
-type recordPutter interface {
-	PutRecord(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (radmark.BlobInfo, func(), bool, error)
-}
-
-// syncingPutter is a recordPutter whose append can finish its disk write
-// while the index transaction is prepared (fsblob.Store.PutRecordSyncing):
-// pending is nil when the object was stored the plain way.
+// syncingPutter is a blob store that can write the owner's record with an
+// object and finish the disk write while the index transaction is
+// prepared (fsblob.Store.PutRecordSyncing): pending is nil when the object
+// was stored the plain way.
 type syncingPutter interface {
 	PutRecordSyncing(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, err error)
 }
 
-// syncingCommitter is a recordCommitter whose append can finish its disk
-// write while the index transaction is prepared
-// (fsblob.Staged.CommitRecordSyncing).
+// syncingCommitter is a staged upload that can do the same
+// (fsblob.Staged.CommitRecordSyncing); when pending is nil, done and
+// journaled say whether the journal took it all the same.
 type syncingCommitter interface {
 	CommitRecordSyncing(ctx context.Context, key string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, done func(), journaled bool, err error)
-}
-
-// recordCommitter is a staged upload that can (fsblob.Staged.CommitRecord).
-type recordCommitter interface {
-	CommitRecord(ctx context.Context, key string, meta []byte) (radmark.BlobInfo, func(), bool, error)
 }
 
 // journalRecovery is the blob store's side of recovery.
@@ -73,7 +63,7 @@ func (s *Service) EnableIndexJournal(ctx context.Context) (int, error) {
 	if !ok || !ok2 {
 		return 0, nil
 	}
-	if _, ok := s.Blobs.(recordPutter); !ok {
+	if _, ok := s.Blobs.(syncingPutter); !ok {
 		return 0, nil
 	}
 	restored := 0

@@ -10,7 +10,7 @@
 // With Options.Journal (journal.go) small objects are instead acknowledged
 // after one durable append to a preallocated log and moved into the tree in
 // the background; an owner may write its own record (an index row) into the
-// same append (PutRecord), so one fdatasync makes both durable.
+// same append (PutRecordSyncing), so one fdatasync makes both durable.
 //
 // It is written on the standard library alone (and x/sys for flock,
 // fdatasync and syncfs): the protocol is a few careful

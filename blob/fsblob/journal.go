@@ -205,7 +205,7 @@ type record struct {
 	// held is the memory counted in stagedMem for them.
 	mem  [][]byte
 	held int64
-	// meta is the owner's record of the object (PutRecord), replayed to it
+	// meta is the owner's record of the object (PutRecordSyncing), replayed to it
 	// after a crash; such a record stays unindexed until the owner says
 	// its own commit is done.
 	meta []byte
@@ -669,12 +669,6 @@ func parentKey(key string) string {
 // append writes a record of key and r's size bytes and makes it durable;
 // the record is reserved (counted in inflight) until publish or abandon.
 func (j *journal) append(ctx context.Context, key string, meta []byte, r io.Reader, size int64, knownSum string) (*record, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := j.checkKeyFree(key); err != nil {
-		return nil, err
-	}
 	rec, err := j.write(ctx, key, meta, r, size, knownSum)
 	if err != nil {
 		return nil, err
@@ -685,8 +679,15 @@ func (j *journal) append(ctx context.Context, key string, meta []byte, r io.Read
 	return rec, nil
 }
 
-// write reserves and fills a record (append without its fdatasync).
+// write checks the key, then reserves and fills a record: append without
+// its fdatasync.
 func (j *journal) write(ctx context.Context, key string, meta []byte, r io.Reader, size int64, knownSum string) (*record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := j.checkKeyFree(key); err != nil {
+		return nil, err
+	}
 	rec, err := j.reserve(key, meta, size)
 	if err != nil {
 		return nil, err
@@ -948,37 +949,11 @@ func (j *journal) indexed(rec *record) {
 	j.mu.Unlock()
 }
 
-// PutRecord is PutWithDigest for an owner that keeps its own record of the
-// object (an index row) and commits it without waiting for the disk: the
-// journal writes meta, that record, with the object, in the same durable
-// append, and after a crash RecoveredMeta gives it back to be applied
-// again. journaled says the journal took the object; otherwise it was
-// stored the plain way and the owner must commit durably itself. When
-// journaled, done must be called once the owner's commit is over
-// (whatever its outcome): until then, and until the barrier set with
-// SetIndexBarrier has run, the record stays replayable.
-func (s *Store) PutRecord(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (info radmark.BlobInfo, done func(), journaled bool, err error) {
-	noop := func() {}
-	if s.j != nil && meta != nil && size >= 0 && size <= s.j.maxObject() && len(sha256Hex) == 64 {
-		if err := blob.CheckKey(key); err != nil {
-			return radmark.BlobInfo{}, noop, false, err
-		}
-		rec, err := s.j.append(ctx, key, meta, r, size, sha256Hex)
-		if err == nil {
-			return s.j.publish(rec), func() { s.j.indexed(rec) }, true, nil
-		}
-		if !errors.Is(err, errJournalFull) {
-			return radmark.BlobInfo{}, noop, false, fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(key), err)
-		}
-	}
-	info, err = s.PutWithDigest(ctx, key, r, size, sha256Hex)
-	return info, noop, false, err
-}
-
-// SyncingPut is an object written to the journal with its record whose
-// fdatasync is under way (PutRecordSyncing); it is a radmark.PendingBlob. The owner overlaps its own
-// work with the disk — preparing its index transaction — and calls Wait
-// before committing that transaction, or Abandon if it does not commit.
+// SyncingPut is an object written to the journal with its owner's record
+// whose fdatasync is under way (PutRecordSyncing); it is a
+// radmark.PendingBlob. The owner overlaps its own work with the disk —
+// preparing its index transaction — and calls Wait before committing that
+// transaction, or Abandon if it does not commit.
 type SyncingPut struct {
 	j    *journal
 	rec  *record
@@ -987,26 +962,25 @@ type SyncingPut struct {
 	once sync.Once
 	info radmark.BlobInfo
 	err  error
-	done bool // Wait or Abandon has run
 }
 
-// PutRecordSyncing is PutRecord whose append does not wait for its
-// fdatasync: the object becomes durable and visible when Wait returns nil.
-// pending is nil when the journal did not take the object: it was then
-// stored the plain way (info, durable), as PutRecord would.
+// PutRecordSyncing is PutWithDigest for an owner that keeps its own record
+// of the object (an index row) and commits it without waiting for the
+// disk: the journal writes meta, that record, with the object in the same
+// append, and after a crash RecoveredMeta gives it back to be applied
+// again. The append's fdatasync runs on its own goroutine; the object is
+// durable and visible once pending's Wait returns nil, and the owner
+// commits its record only then. Once the owner's commit is over (whatever
+// its outcome) it calls Indexed: until then, and until the barrier set
+// with SetIndexBarrier has run, the record stays replayable. pending is
+// nil when the journal did not take the object: it was then stored the
+// plain way (info, durable), and the owner commits durably itself.
 func (s *Store) PutRecordSyncing(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, err error) {
 	if s.j != nil && meta != nil && size >= 0 && size <= s.j.maxObject() && len(sha256Hex) == 64 {
 		if err := blob.CheckKey(key); err != nil {
 			return nil, radmark.BlobInfo{}, err
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, radmark.BlobInfo{}, err
-		}
-		err := s.j.checkKeyFree(key)
-		var rec *record
-		if err == nil {
-			rec, err = s.j.write(ctx, key, meta, r, size, sha256Hex)
-		}
+		rec, err := s.j.write(ctx, key, meta, r, size, sha256Hex)
 		if err == nil {
 			return s.j.startSync(rec), radmark.BlobInfo{}, nil
 		}
@@ -1029,7 +1003,6 @@ func (j *journal) startSync(rec *record) *SyncingPut {
 // again (a retried transaction) and gives the same answer.
 func (p *SyncingPut) Wait() (radmark.BlobInfo, error) {
 	p.once.Do(func() {
-		p.done = true
 		if p.err = <-p.sync; p.err != nil {
 			p.dropMem()
 			p.err = fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(p.rec.key), p.err)
@@ -1056,7 +1029,6 @@ func (p *SyncingPut) dropMem() {
 // to delete.
 func (p *SyncingPut) Abandon() {
 	p.once.Do(func() {
-		p.done = true
 		if err := <-p.sync; err == nil {
 			p.j.abandon(p.rec)
 		}
@@ -1065,8 +1037,7 @@ func (p *SyncingPut) Abandon() {
 	})
 }
 
-// Indexed tells the journal that the owner's commit of the record is over
-// (PutRecord's done).
+// Indexed tells the journal that the owner's commit of the record is over.
 func (p *SyncingPut) Indexed() { p.j.indexed(p.rec) }
 
 // RecoveredMeta returns the metas of records that Open replayed, in the

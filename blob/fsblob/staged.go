@@ -211,32 +211,29 @@ func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, err
 	return info, err
 }
 
-// CommitRecord is Commit that, when the object goes through the journal,
-// writes meta with it (see Store.PutRecord). journaled says it did; done
-// must then be called once the caller's own commit that meta describes is
-// over, whatever its outcome.
-// CommitRecordSyncing is CommitRecord whose journal append does not wait
-// for its fdatasync (see Store.PutRecordSyncing). pending is nil when the
-// journal could not take the object that way: it was then committed as
-// CommitRecord does, and info, done and journaled are CommitRecord's.
+// CommitRecordSyncing is Commit that, when the object goes through the
+// journal, writes meta with it and does not wait for the fdatasync (see
+// Store.PutRecordSyncing). pending is nil when the journal could not take
+// the object that way: it was then committed by commitRecord, and info,
+// done and journaled are its.
 func (st *Staged) CommitRecordSyncing(ctx context.Context, key string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, done func(), journaled bool, err error) {
 	if p := st.startSyncing(ctx, key, meta); p != nil {
 		return p, radmark.BlobInfo{}, func() {}, true, nil
 	}
-	info, done, journaled, err = st.CommitRecord(ctx, key, meta)
+	info, done, journaled, err = st.commitRecord(ctx, key, meta)
 	return nil, info, done, journaled, err
 }
 
 // startSyncing appends the staged bytes and meta to the journal and starts
 // its fdatasync, if it can; the memory holding the bytes goes with the
-// record. nil leaves everything to CommitRecord, which also reports
+// record. nil leaves everything to commitRecord, which also reports
 // whatever made this give up.
 func (st *Staged) startSyncing(ctx context.Context, key string, meta []byte) *SyncingPut {
 	j := st.s.j
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if j == nil || meta == nil || st.done || st.err != nil || st.syncErr != nil || st.w.f != nil ||
-		st.w.n > j.maxObject() || blob.CheckKey(key) != nil || ctx.Err() != nil || j.checkKeyFree(key) != nil {
+		st.w.n > j.maxObject() || blob.CheckKey(key) != nil {
 		return nil
 	}
 	if st.rec != nil {
@@ -254,7 +251,11 @@ func (st *Staged) startSyncing(ctx context.Context, key string, meta []byte) *Sy
 	return j.startSync(rec)
 }
 
-func (st *Staged) CommitRecord(ctx context.Context, key string, meta []byte) (info radmark.BlobInfo, done func(), journaled bool, err error) {
+// commitRecord is Commit that, when the object goes through the journal
+// (with its fdatasync), writes meta with it. journaled says it did; done
+// must then be called once the caller's own commit that meta describes is
+// over, whatever its outcome.
+func (st *Staged) commitRecord(ctx context.Context, key string, meta []byte) (info radmark.BlobInfo, done func(), journaled bool, err error) {
 	info, rec, err := st.commitWith(ctx, key, meta)
 	if err != nil || rec == nil {
 		return info, func() {}, false, err
