@@ -545,6 +545,12 @@ func (s *Store) place(key, tmp, dst string) error {
 			// and rename (it cannot know we are about to fill it): make it
 			// again.
 			continue
+		case errors.Is(err, fs.ErrExist) && s.fileAncestor(dst) == "" && !isDir(dst):
+			// os.MkdirAll's mkdir of a parent found it present, and a
+			// concurrent Delete pruned it before MkdirAll could see it was a
+			// folder: neither a file in the way nor a folder at dst explains
+			// the error, so make the folders again.
+			continue
 		case !clearedDst && isDir(dst):
 			// dst is a folder. If it holds no objects it is debris of a crash
 			// (Delete prunes folders only when it runs to the end), and must
@@ -580,17 +586,26 @@ func removeEmptyTree(dir string) {
 	rmdir(dir)
 }
 
+// fileAncestor returns the first folder on dst's path below the root that
+// is not a folder (an object whose key is a prefix of dst's), or "".
+func (s *Store) fileAncestor(dst string) string {
+	for d := filepath.Dir(dst); d != s.root && len(d) > len(s.root); d = filepath.Dir(d) {
+		if fi, err := os.Lstat(d); err == nil && !fi.IsDir() {
+			return d
+		}
+	}
+	return ""
+}
+
 // conflict turns a failed mkdir or rename into ECONFLICT when the cause is a
 // key that would have to be both a file and a folder, and returns err
 // unchanged otherwise.
 func (s *Store) conflict(key, dst string, err error) error {
 	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
-		for d := filepath.Dir(dst); d != s.root && len(d) > len(s.root); d = filepath.Dir(d) {
-			if fi, statErr := os.Lstat(d); statErr == nil && !fi.IsDir() {
-				other := filepath.ToSlash(strings.TrimPrefix(d, s.root+string(filepath.Separator)))
-				return &radmark.Error{Code: radmark.ECONFLICT, Err: err,
-					Message: fmt.Sprintf("blob key %s needs %q to be a folder, but it is an object", blob.QuoteKey(key), other)}
-			}
+		if d := s.fileAncestor(dst); d != "" {
+			other := filepath.ToSlash(strings.TrimPrefix(d, s.root+string(filepath.Separator)))
+			return &radmark.Error{Code: radmark.ECONFLICT, Err: err,
+				Message: fmt.Sprintf("blob key %s needs %q to be a folder, but it is an object", blob.QuoteKey(key), other)}
 		}
 	}
 	if fi, statErr := os.Lstat(dst); statErr == nil && fi.IsDir() {
