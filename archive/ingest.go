@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -302,6 +303,11 @@ func (b *Batch) Finish() ([]Result, error) {
 			continue
 		}
 		p.res.Status = put.Status
+		if put.Status == radmark.PutDuplicate {
+			// A concurrent ingest indexed the same instance first: bytes
+			// this one wrote under a fresh key are nobody's.
+			s.discardBlob(ctx, p)
+		}
 		if put.Status == radmark.PutReplaced && put.PreviousBlobKey != "" && put.PreviousBlobKey != p.key {
 			if err := s.Blobs.Delete(ctx, put.PreviousBlobKey); err != nil {
 				s.logger().Warn("delete replaced blob", "key", put.PreviousBlobKey, "err", err)
@@ -344,6 +350,65 @@ type digestPutter interface {
 // blobKey addresses an instance's bytes by their digest.
 func blobKey(sum string) string { return "dicom/" + sum[:2] + "/" + sum }
 
+// newBlobKey names the bytes of an instance the index has never seen
+// before their digest is known: 128 random bits, in the same folders as
+// digest keys (and told apart from them by length). The digest is then
+// computed while the journal's fdatasync runs instead of before it; the
+// index still records it, and every reader that checks bytes checks them
+// against the index, never against the key.
+func newBlobKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	h := hex.EncodeToString(b[:])
+	return "dicom/" + h[:2] + "/" + h
+}
+
+// hashLater starts hashing src's bytes on another goroutine and returns
+// the function that waits for the digest (as often as called).
+func hashLater(src Source) func() (string, error) {
+	done := make(chan struct{})
+	var sum string
+	var err error
+	go func() {
+		defer close(done)
+		sum, err = hashSource(src)
+	}()
+	return func() (string, error) {
+		<-done
+		return sum, err
+	}
+}
+
+// hashSource is the hex SHA-256 of src's bytes.
+func hashSource(src Source) (string, error) {
+	if src.Bytes != nil && int64(len(src.Bytes)) == src.Size {
+		sum := sha256.Sum256(src.Bytes)
+		return hex.EncodeToString(sum[:]), nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(src.Data, 0, src.Size)); err != nil {
+		return "", radmark.WrapError(radmark.EINTERNAL, err, "read object")
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// knownInstance returns the indexed instance uid, or nil if the index
+// does not have it (or cannot say). A re-send is hashed first, as before
+// the fresh keys: its bytes, if the same, are then found by the key the
+// index names, and nothing is written.
+func (s *Service) knownInstance(ctx context.Context, uid radmark.UID) *radmark.Instance {
+	inst, err := s.Store.Instance(ctx, uid)
+	if err != nil {
+		if radmark.ErrorCode(err) != radmark.ENOTFOUND {
+			// The index decides in its transaction anyway; a fresh key
+			// costs a discard at worst.
+			s.logger().Debug("look up instance before storing", "sop_instance_uid", uid, "err", err)
+		}
+		return nil
+	}
+	return inst
+}
+
 func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts IngestOptions) (*prepared, error) {
 	if src.staged != nil {
 		// Whatever happens, the staged bytes are committed below or
@@ -375,24 +440,36 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 			return nil, err
 		}
 	}
+	sp, canPutSyncing := s.Blobs.(syncingPutter)
+	var known *radmark.Instance
+	if src.SHA256 == "" && src.staged == nil && s.journalIndex && canPutSyncing {
+		if known = s.knownInstance(ctx, rec.Instance.SOPInstanceUID); known == nil {
+			// The instance is new: name its bytes before hashing them, so
+			// the hash runs on another core while the journal's disk
+			// write does.
+			return s.putHashingLater(ctx, src, res, rec, sp, opts)
+		}
+	}
 	sum := src.SHA256
 	if sum == "" {
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(src.Data, 0, src.Size)); err != nil {
-			return nil, radmark.WrapError(radmark.EINTERNAL, err, "read object")
+		if sum, err = hashSource(src); err != nil {
+			return nil, err
 		}
-		sum = hex.EncodeToString(h.Sum(nil))
 	}
 	key := blobKey(sum)
+	if known != nil && known.SHA256 == sum {
+		// A re-send of stored bytes, perhaps under a fresh key: the Stat
+		// below finds them, and nothing is written.
+		key = known.BlobKey
+	}
 	rec.Instance.SHA256 = sum
 	rec.Instance.BlobKey = key
 	rec.Instance.Size = src.Size
 	p := &prepared{res: res, record: rec, key: key}
 
-	// No index look-up here: the index decides duplicate and conflict in
-	// its transaction anyway, and an existing blob with this digest means
-	// the bytes are stored already. A conflicting instance costs a blob
-	// write that discardBlob undoes; conflicts are rare, look-ups are not.
+	// The index decides duplicate and conflict in its transaction; an
+	// existing blob under this key means the bytes are stored already. A
+	// conflicting instance costs a blob write that discardBlob undoes.
 	if _, err := s.Blobs.Stat(ctx, key); err != nil {
 		if radmark.ErrorCode(err) != radmark.ENOTFOUND {
 			return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
@@ -406,7 +483,6 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 			}
 		}
 		sc, canCommitSyncing := src.staged.(syncingCommitter)
-		sp, canPutSyncing := s.Blobs.(syncingPutter)
 		dp, canPutDigest := s.Blobs.(digestPutter)
 		switch {
 		case meta != nil && src.staged != nil && canCommitSyncing:
@@ -415,7 +491,7 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 				p.indexed = p.pending.Indexed
 			}
 		case meta != nil && src.staged == nil && canPutSyncing:
-			p.pending, info, err = sp.PutRecordSyncing(ctx, key, body, src.Size, sum, meta)
+			p.pending, info, err = sp.PutRecordSyncing(ctx, key, body, src.Size, func() (string, error) { return sum, nil }, meta)
 			if p.pending != nil {
 				p.journaled, p.indexed = true, p.pending.Indexed
 			}
@@ -438,6 +514,52 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 		}
 		p.wrote = true
 	}
+	return p, nil
+}
+
+// putHashingLater stores a new instance's bytes under a fresh key through
+// the journal and hashes them while the append's fdatasync runs: the
+// record the journal keeps has no digest (EnableIndexJournal gets it from
+// the blob store after a crash), the index row has it.
+func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, rec *radmark.InstanceRecord, sp syncingPutter, opts IngestOptions) (*prepared, error) {
+	key := newBlobKey()
+	rec.Instance.BlobKey = key
+	rec.Instance.Size = src.Size
+	meta, err := json.Marshal(journalMeta{Record: rec, Overwrite: opts.Overwrite})
+	if err != nil {
+		return nil, radmark.WrapError(radmark.EINTERNAL, err, "encode the index record")
+	}
+	digest := hashLater(src)
+	p := &prepared{res: res, record: rec, key: key}
+	var info radmark.BlobInfo
+	p.pending, info, err = sp.PutRecordSyncing(ctx, key, io.NewSectionReader(src.Data, 0, src.Size), src.Size, digest, meta)
+	sum, hashErr := digest()
+	if err != nil {
+		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
+	}
+	p.wrote = true
+	if p.pending != nil {
+		p.journaled, p.indexed = true, p.pending.Indexed
+	}
+	if hashErr == nil && info.SHA256 != "" && info.SHA256 != sum {
+		hashErr = radmark.Errorf(radmark.EINVALID, "content changed while storing (sha256 %s, expected %s)", info.SHA256, sum)
+	}
+	if hashErr != nil {
+		// Never indexed: the pending append is given up, a plain write
+		// removed.
+		if p.pending != nil {
+			p.pending.Abandon()
+			if _, err := p.pending.Wait(); err != nil {
+				p.wrote = false
+			}
+		}
+		p.indexDone()
+		if p.wrote {
+			_ = s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		}
+		return nil, hashErr
+	}
+	rec.Instance.SHA256 = sum
 	return p, nil
 }
 

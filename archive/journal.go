@@ -25,7 +25,7 @@ import (
 // prepared (fsblob.Store.PutRecordSyncing): pending is nil when the object
 // was stored the plain way.
 type syncingPutter interface {
-	PutRecordSyncing(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, err error)
+	PutRecordSyncing(ctx context.Context, key string, r io.Reader, size int64, digest func() (string, error), meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, err error)
 }
 
 // syncingCommitter is a staged upload that can do the same
@@ -74,6 +74,16 @@ func (s *Service) EnableIndexJournal(ctx context.Context) (int, error) {
 			// record that does not decode is a bug, not damage.
 			return restored, fmt.Errorf("archive: a journaled index record does not decode: %v", err)
 		}
+		inst := &m.Record.Instance
+		if inst.SHA256 == "" {
+			// Hashed while the append was made durable (putHashingLater):
+			// the journal computed the digest again at its replay.
+			info, err := s.Blobs.Stat(ctx, inst.BlobKey)
+			if err != nil {
+				return restored, fmt.Errorf("archive: the bytes of journaled instance %s: %w", inst.SOPInstanceUID, err)
+			}
+			inst.SHA256 = info.SHA256
+		}
 		res, err := s.Store.PutInstances(ctx, []*radmark.InstanceRecord{m.Record}, radmark.PutOptions{Overwrite: m.Overwrite})
 		if err != nil {
 			return restored, fmt.Errorf("archive: index a journaled instance again: %w", err)
@@ -82,9 +92,14 @@ func (s *Service) EnableIndexJournal(ctx context.Context) (int, error) {
 		case res[0].Err != nil:
 			// It failed the same way when it was first sent (a conflict),
 			// and the client was told so.
-			s.logger().Info("journaled instance not indexed again", "sop_instance_uid", m.Record.Instance.SOPInstanceUID, "err", res[0].Err)
+			s.logger().Info("journaled instance not indexed again", "sop_instance_uid", inst.SOPInstanceUID, "err", res[0].Err)
 		case res[0].Status != radmark.PutDuplicate:
 			restored++
+		}
+		if res[0].Err != nil || res[0].Status == radmark.PutDuplicate {
+			// Bytes under a fresh key that the index does not name (its
+			// discard was lost in the crash) are nobody's.
+			s.discardBlob(ctx, &prepared{record: m.Record, key: inst.BlobKey, wrote: true})
 		}
 	}
 	if err := barrier.SyncFiles(ctx); err != nil {

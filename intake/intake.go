@@ -271,8 +271,9 @@ func (s *Service) deidentify(req Request, profile *deid.Profile, src archive.Sou
 		return archive.Source{}, "", radmark.WrapError(radmark.EINVALID, err, "the de-identified instance cannot be written: "+err.Error())
 	}
 	b := buf.Bytes()
-	sum := sha256.Sum256(b)
-	out := archive.Source{Name: src.Name, Data: bytes.NewReader(b), Bytes: b, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Linkage: res.Linkage}
+	// No digest here: the archive hashes the copy while the disk makes it
+	// durable (archive.Source.SHA256).
+	out := archive.Source{Name: src.Name, Data: bytes.NewReader(b), Bytes: b, Size: int64(len(b)), Linkage: res.Linkage}
 	return out, res.Quarantine, nil
 }
 
@@ -291,7 +292,11 @@ func (s *Service) quarantine(ctx context.Context, req Request, src archive.Sourc
 		SOPInstanceUID: radmark.UID(f.Dataset.String(dicom.TagSOPInstanceUID)),
 		StudyUID:       radmark.UID(f.Dataset.String(dicom.TagStudyInstanceUID)),
 		SeriesUID:      radmark.UID(f.Dataset.String(dicom.TagSeriesInstanceUID)), TransferSyntax: f.TransferSyntax.UID}
-	key := quarantineKey(src.SHA256)
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(src.Data, 0, src.Size)); err != nil {
+		return res, radmark.WrapError(radmark.EINTERNAL, err, "re-read the de-identified instance")
+	}
+	key := quarantineKey(hex.EncodeToString(h.Sum(nil)))
 	if _, err := s.Blobs.Put(ctx, key, io.NewSectionReader(src.Data, 0, src.Size), src.Size); err != nil {
 		return res, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
 	}

@@ -58,7 +58,10 @@ import (
 //
 // A record is a header (magic, header CRC, sequence number, data length,
 // time, key length), the key, the data and a trailer (SHA-256 of the data,
-// CRC-32C of key, data and digest). The header is written while the space
+// CRC-32C of key, data and digest). An owner that computes the digest
+// while the append's fdatasync runs (PutRecordSyncing) leaves the
+// trailer's digest zero, "not recorded": the CRC still guards the record,
+// and a replay hashes the data it reads for the CRC anyway. The header is written while the space
 // is reserved, under the journal's lock, so a header that a later record's
 // fdatasync made durable is never preceded by one that is not: replay
 // reads each segment from its start while headers are valid, skips
@@ -567,21 +570,35 @@ func scanSegment(f *os.File, from uint64) ([]*record, uint64, error) {
 }
 
 // checkTrailer reads r's key and data back and checks them against its
-// trailer.
+// trailer, returning the data's digest: the trailer's, or, where the
+// owner gave it only at publish (digestLater), the one computed here.
 func checkTrailer(f *os.File, r *record) (string, bool, error) {
-	c := crc32.New(castagnoli)
-	if _, err := io.Copy(c, io.NewSectionReader(f, r.off+recordHeaderSize, r.dataOff()-r.off-recordHeaderSize+r.size)); err != nil {
-		return "", false, err
-	}
 	tr := make([]byte, recordTrailer)
 	if _, err := f.ReadAt(tr, r.dataOff()+r.size); err != nil {
 		return "", false, err
 	}
-	c.Write(tr[:sha256.Size])
+	recorded := tr[:sha256.Size]
+	c := crc32.New(castagnoli)
+	if _, err := io.Copy(c, io.NewSectionReader(f, r.off+recordHeaderSize, r.dataOff()-r.off-recordHeaderSize)); err != nil {
+		return "", false, err
+	}
+	var w io.Writer = c
+	var h hash.Hash
+	if !slices.ContainsFunc(recorded, func(b byte) bool { return b != 0 }) {
+		h = sha256.New()
+		w = io.MultiWriter(c, h)
+	}
+	if _, err := io.Copy(w, io.NewSectionReader(f, r.dataOff(), r.size)); err != nil {
+		return "", false, err
+	}
+	c.Write(recorded)
 	if c.Sum32() != binary.LittleEndian.Uint32(tr[sha256.Size:]) {
 		return "", false, nil
 	}
-	return hex.EncodeToString(tr[:sha256.Size]), true, nil
+	if h != nil {
+		return hex.EncodeToString(h.Sum(nil)), true, nil
+	}
+	return hex.EncodeToString(recorded), true, nil
 }
 
 func (j *journal) writeCheckpoint(seq uint64) error {
@@ -764,6 +781,10 @@ func (j *journal) reserve(key string, meta []byte, size int64) (*record, error) 
 	return rec, nil
 }
 
+// digestLater, as fill's knownSum, leaves the trailer's digest zero: the
+// owner gives it when the record is published (SyncingPut.Wait).
+const digestLater = "later"
+
 // fill writes the record's key, data and trailer.
 func (j *journal) fill(ctx context.Context, rec *record, r io.Reader, knownSum string) error {
 	c := crc32.New(castagnoli)
@@ -792,9 +813,12 @@ func (j *journal) fill(ctx context.Context, rec *record, r io.Reader, knownSum s
 		return radmark.Errorf(radmark.EINVALID, "blob %s: size mismatch: declared %d bytes, the body has %d", blob.QuoteKey(rec.key), rec.size, n)
 	}
 	var sum []byte
-	if h != nil {
+	switch {
+	case h != nil:
 		sum = h.Sum(nil)
-	} else {
+	case knownSum == digestLater:
+		sum = make([]byte, sha256.Size)
+	default:
 		var err error
 		if sum, err = hex.DecodeString(knownSum); err != nil || len(sum) != sha256.Size {
 			return radmark.Errorf(radmark.EINVALID, "blob %s: digest %q is not a hex SHA-256", blob.QuoteKey(rec.key), knownSum)
@@ -808,7 +832,9 @@ func (j *journal) fill(ctx context.Context, rec *record, r io.Reader, knownSum s
 	if _, err := rec.seg.f.WriteAt(tr, rec.dataOff()+rec.size); err != nil {
 		return err
 	}
-	rec.sum = hex.EncodeToString(sum)
+	if knownSum != digestLater {
+		rec.sum = hex.EncodeToString(sum)
+	}
 	return nil
 }
 
@@ -958,6 +984,9 @@ type SyncingPut struct {
 	j    *journal
 	rec  *record
 	sync chan error // the fdatasync's outcome, once
+	// digest gives the data's digest at Wait when the append did not
+	// record it (PutRecordSyncing).
+	digest func() (string, error)
 
 	once sync.Once
 	info radmark.BlobInfo
@@ -975,20 +1004,33 @@ type SyncingPut struct {
 // with SetIndexBarrier has run, the record stays replayable. pending is
 // nil when the journal did not take the object: it was then stored the
 // plain way (info, durable), and the owner commits durably itself.
-func (s *Store) PutRecordSyncing(ctx context.Context, key string, r io.Reader, size int64, sha256Hex string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, err error) {
-	if s.j != nil && meta != nil && size >= 0 && size <= s.j.maxObject() && len(sha256Hex) == 64 {
+//
+// digest gives the hex SHA-256 of r's bytes, which the owner may still be
+// computing: the journal does not need it to make the append durable, and
+// asks for it only when Wait publishes the object (or before a plain
+// write). The owner thus hashes on another core while the disk works. It
+// is trusted, as PutWithDigest's is; an error from it, or a malformed
+// digest, fails Wait and the object is never published.
+func (s *Store) PutRecordSyncing(ctx context.Context, key string, r io.Reader, size int64, digest func() (string, error), meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, err error) {
+	if s.j != nil && meta != nil && size >= 0 && size <= s.j.maxObject() {
 		if err := blob.CheckKey(key); err != nil {
 			return nil, radmark.BlobInfo{}, err
 		}
-		rec, err := s.j.write(ctx, key, meta, r, size, sha256Hex)
+		rec, err := s.j.write(ctx, key, meta, r, size, digestLater)
 		if err == nil {
-			return s.j.startSync(rec), radmark.BlobInfo{}, nil
+			p := s.j.startSync(rec)
+			p.digest = digest
+			return p, radmark.BlobInfo{}, nil
 		}
 		if !errors.Is(err, errJournalFull) {
 			return nil, radmark.BlobInfo{}, fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(key), err)
 		}
 	}
-	info, err = s.PutWithDigest(ctx, key, r, size, sha256Hex)
+	sum, err := digest()
+	if err != nil {
+		return nil, radmark.BlobInfo{}, fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(key), err)
+	}
+	info, err = s.PutWithDigest(ctx, key, r, size, sum)
 	return nil, info, err
 }
 
@@ -999,11 +1041,34 @@ func (j *journal) startSync(rec *record) *SyncingPut {
 	return p
 }
 
+// takeDigest sets the record's digest from the owner, if the append left
+// it to the owner.
+func (p *SyncingPut) takeDigest() error {
+	if p.rec.sum != "" {
+		return nil
+	}
+	sum, err := p.digest()
+	if err != nil {
+		return err
+	}
+	if b, err := hex.DecodeString(sum); err != nil || len(b) != sha256.Size || sum != strings.ToLower(sum) {
+		return radmark.Errorf(radmark.EINVALID, "blob %s: digest %q is not a lower-case hex SHA-256", blob.QuoteKey(p.rec.key), sum)
+	}
+	p.rec.sum = sum
+	return nil
+}
+
 // Wait waits for the object's fdatasync and publishes it. It may be called
 // again (a retried transaction) and gives the same answer.
 func (p *SyncingPut) Wait() (radmark.BlobInfo, error) {
 	p.once.Do(func() {
 		if p.err = <-p.sync; p.err != nil {
+			p.dropMem()
+			p.err = fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(p.rec.key), p.err)
+			return
+		}
+		if p.err = p.takeDigest(); p.err != nil {
+			p.j.abandon(p.rec)
 			p.dropMem()
 			p.err = fmt.Errorf("fsblob: put %s: %w", blob.QuoteKey(p.rec.key), p.err)
 			return

@@ -5,6 +5,7 @@ package fsblob
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/radmark/radmark"
@@ -24,28 +25,11 @@ func TestJournalReindexesAfterCrash(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	blobDir := filepath.Join(dir, "blobs")
-	openIndex := func(name string) *sqlite.DB {
-		db, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
-	ser, err := phantom.Generate(phantom.CTSmall())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sources []archive.Source
+	openIndex := func(name string) *sqlite.DB { return openIndexAt(t, filepath.Join(dir, name)) }
+	sources, encoded := phantomSources(t, 6)
 	want := map[radmark.UID][]byte{}
-	for _, ds := range ser.Instances[:6] {
-		var buf bytes.Buffer
-		if err := dicom.WriteFile(&buf, ds, dicom.WriteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		b := buf.Bytes()
-		sources = append(sources, archive.Source{Name: ds.String(dicom.TagSOPInstanceUID), Data: bytes.NewReader(b), Size: int64(len(b))})
-		want[radmark.UID(ds.String(dicom.TagSOPInstanceUID))] = b
+	for i, src := range sources {
+		want[radmark.UID(src.Name)] = encoded[i]
 	}
 
 	blobs := openJournaled(t, blobDir, 8<<20, 2)
@@ -85,6 +69,9 @@ func TestJournalReindexesAfterCrash(t *testing.T) {
 		if err != nil || got != string(b) {
 			t.Fatalf("instance %s: blob %v, %d bytes", uid, err, len(got))
 		}
+		if inst.SHA256 != digest(b) {
+			t.Errorf("instance %s indexed again with sha256 %q, want %s", uid, inst.SHA256, digest(b))
+		}
 	}
 	if err := blobs2.Close(); err != nil {
 		t.Fatal(err)
@@ -92,5 +79,138 @@ func TestJournalReindexesAfterCrash(t *testing.T) {
 	blobs3 := openJournaled(t, blobDir, 8<<20, 2)
 	if got := len(blobs3.RecoveredMeta()); got != 0 {
 		t.Fatalf("%d index records replayed again after a clean stop", got)
+	}
+}
+
+func openIndexAt(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// phantomSources encodes the first n slices of a small phantom CT as
+// sources named by their SOP Instance UIDs, with their bytes.
+func phantomSources(t *testing.T, n int) ([]archive.Source, [][]byte) {
+	t.Helper()
+	ser, err := phantom.Generate(phantom.CTSmall())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sources []archive.Source
+	var encoded [][]byte
+	for _, ds := range ser.Instances[:n] {
+		var buf bytes.Buffer
+		if err := dicom.WriteFile(&buf, ds, dicom.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		b := buf.Bytes()
+		encoded = append(encoded, b)
+		sources = append(sources, archive.Source{Name: ds.String(dicom.TagSOPInstanceUID), Data: bytes.NewReader(b), Size: int64(len(b)), Bytes: b})
+	}
+	return sources, encoded
+}
+
+// blobKeys lists the store's keys under "dicom/".
+func blobKeys(t *testing.T, s *Store) []string {
+	t.Helper()
+	var keys []string
+	if err := s.List(t.Context(), "dicom/", func(bi radmark.BlobInfo) error {
+		keys = append(keys, bi.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// TestJournalArchiveHashesWhileSyncing: with the index journal on, a new
+// instance is stored under a fresh key and hashed while the append is
+// made durable; the index still gets the right digest. A re-send of the
+// same bytes writes nothing, one with other bytes is a conflict that
+// leaves nothing behind, and a replayed record of an instance indexed
+// meanwhile leaves no orphan bytes.
+func TestJournalArchiveHashesWhileSyncing(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	index := openIndexAt(t, filepath.Join(dir, "index.db"))
+	sources, encoded := phantomSources(t, 3)
+	blobDir := filepath.Join(dir, "blobs")
+	blobs := openJournaled(t, blobDir, 8<<20, 2)
+	svc := &archive.Service{Store: index, Blobs: blobs}
+	if _, err := svc.EnableIndexJournal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ingest := func(srcs []archive.Source) []archive.Result {
+		t.Helper()
+		res, err := svc.Ingest(ctx, srcs, archive.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for i, r := range ingest(sources) {
+		if r.Err != nil || r.Status != radmark.PutStored {
+			t.Fatalf("%s: %v %v", r.Name, r.Status, r.Err)
+		}
+		inst, err := index.Instance(ctx, r.SOPInstanceUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inst.SHA256 != digest(encoded[i]) {
+			t.Errorf("%s indexed with sha256 %s, want %s", r.Name, inst.SHA256, digest(encoded[i]))
+		}
+		if got, err := readObject(blobs, inst.BlobKey); err != nil || got != string(encoded[i]) {
+			t.Errorf("%s: blob %s: %v, %d bytes", r.Name, inst.BlobKey, err, len(got))
+		}
+	}
+	stored := blobKeys(t, blobs)
+	if len(stored) != len(sources) {
+		t.Fatalf("blobs after the first send: %q", stored)
+	}
+
+	for _, r := range ingest(sources) {
+		if r.Err != nil || r.Status != radmark.PutDuplicate {
+			t.Errorf("re-send of %s: %v %v; want a duplicate", r.Name, r.Status, r.Err)
+		}
+	}
+	changed := slices.Clone(encoded[0])
+	changed[len(changed)-1] ^= 0xff
+	conflict := ingest([]archive.Source{{Name: "changed", Data: bytes.NewReader(changed), Size: int64(len(changed)), Bytes: changed}})
+	if radmark.ErrorCode(conflict[0].Err) != radmark.ECONFLICT {
+		t.Errorf("other bytes under a stored SOP Instance UID: %v %v; want a conflict", conflict[0].Status, conflict[0].Err)
+	}
+	if keys := blobKeys(t, blobs); !slices.Equal(keys, stored) {
+		t.Errorf("blobs after the re-sends: %q; want %q", keys, stored)
+	}
+
+	// A journaled record of an instance the index has under another
+	// key (the discard that answered a concurrent duplicate, lost in a
+	// crash): the restart indexes nothing and leaves no orphan. Another
+	// index over the same blobs makes that record.
+	other := openIndexAt(t, filepath.Join(dir, "other.db"))
+	svcOther := &archive.Service{Store: other, Blobs: blobs}
+	if _, err := svcOther.EnableIndexJournal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	moving := holdMover(t, blobs)
+	res, err := svcOther.Ingest(ctx, sources[:1], archive.IngestOptions{})
+	if err != nil || res[0].Status != radmark.PutStored {
+		t.Fatalf("ingest into the other index: %+v, %v", res, err)
+	}
+	if keys := blobKeys(t, blobs); len(keys) != len(stored)+1 {
+		t.Fatalf("blobs with the other index's copy: %q", keys)
+	}
+	crash(blobs, moving)
+	blobs2 := openJournaled(t, blobDir, 8<<20, 2)
+	svc2 := &archive.Service{Store: index, Blobs: blobs2}
+	if n, err := svc2.EnableIndexJournal(ctx); err != nil || n != 0 {
+		t.Fatalf("EnableIndexJournal: %d indexed again, %v; want none", n, err)
+	}
+	if keys := blobKeys(t, blobs2); !slices.Equal(keys, stored) {
+		t.Errorf("blobs after the restart: %q; want %q", keys, stored)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,6 +77,11 @@ func crash(s *Store, release func()) {
 func inTree(s *Store, key string) bool {
 	_, err := os.Stat(s.path(key))
 	return err == nil
+}
+
+// knownDigest is PutRecordSyncing's digest of data, given at once.
+func knownDigest(data string) func() (string, error) {
+	return func() (string, error) { return digest([]byte(data)), nil }
 }
 
 func digest(b []byte) string {
@@ -473,7 +479,7 @@ func TestJournalSyncingPut(t *testing.T) {
 	moving := holdMover(t, s)
 	put := func(key, data string) radmark.PendingBlob {
 		t.Helper()
-		p, _, err := s.PutRecordSyncing(t.Context(), key, strings.NewReader(data), int64(len(data)), digest([]byte(data)), []byte("record of "+key))
+		p, _, err := s.PutRecordSyncing(t.Context(), key, strings.NewReader(data), int64(len(data)), knownDigest(data), []byte("record of "+key))
 		if err != nil || p == nil {
 			t.Fatalf("PutRecordSyncing(%s) = %v, %v; want a pending object", key, p, err)
 		}
@@ -555,5 +561,83 @@ func TestJournalStagedSyncing(t *testing.T) {
 	j.mu.Unlock()
 	if held != queued {
 		t.Errorf("staged memory %d bytes, of which %d for queued records: the abandoned upload's memory is still counted", held, queued)
+	}
+}
+
+// TestJournalDigestLater: PutRecordSyncing makes the append durable
+// without the digest, asks for it only at Wait, and publishes nothing
+// when it is not given; a replay computes the digest the record left
+// out.
+func TestJournalDigestLater(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournaled(t, dir, 1<<20, 4)
+	moving := holdMover(t, s)
+	ctx := t.Context()
+	put := func(key, data string, digest func() (string, error)) radmark.PendingBlob {
+		t.Helper()
+		p, _, err := s.PutRecordSyncing(ctx, key, strings.NewReader(data), int64(len(data)), digest, []byte("record of "+key))
+		if err != nil || p == nil {
+			t.Fatalf("PutRecordSyncing(%s) = %v, %v; want a pending object", key, p, err)
+		}
+		return p
+	}
+
+	hashed := make(chan struct{})
+	asked := false
+	late := put("later/kept", "kept bytes", func() (string, error) {
+		asked = true
+		<-hashed
+		return digest([]byte("kept bytes")), nil
+	})
+	if asked {
+		t.Fatal("PutRecordSyncing asked for the digest before Wait")
+	}
+	close(hashed)
+	if info, err := late.Wait(); err != nil || info.SHA256 != digest([]byte("kept bytes")) {
+		t.Fatalf("Wait = %+v, %v; want the digest given late", info, err)
+	}
+	late.Indexed()
+
+	for _, tc := range []struct {
+		key    string
+		digest func() (string, error)
+	}{
+		{"later/failed", func() (string, error) { return "", errors.New("read failed") }},
+		{"later/short", func() (string, error) { return "abcd", nil }},
+		{"later/upper", func() (string, error) { return strings.ToUpper(digest([]byte("bad bytes"))), nil }},
+	} {
+		p := put(tc.key, "bad bytes", tc.digest)
+		if _, err := p.Wait(); err == nil {
+			t.Errorf("%s: Wait succeeded without a valid digest", tc.key)
+		}
+		if _, err := s.Stat(ctx, tc.key); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+			t.Errorf("%s: object without a valid digest visible: %v", tc.key, err)
+		}
+	}
+
+	// Too large for the journal: written the plain way, digest asked at once.
+	big := strings.Repeat("x", 600<<10)
+	p, info, err := s.PutRecordSyncing(ctx, "later/big", strings.NewReader(big), int64(len(big)), knownDigest(big), []byte("record"))
+	if err != nil || p != nil || info.SHA256 != digest([]byte(big)) {
+		t.Fatalf("PutRecordSyncing of a large object = %v, %+v, %v; want a plain put", p, info, err)
+	}
+	crash(s, moving)
+
+	s2 := openJournaled(t, dir, 1<<20, 4)
+	if info, err := s2.Stat(ctx, "later/kept"); err != nil || info.SHA256 != digest([]byte("kept bytes")) {
+		t.Errorf("replayed Stat = %+v, %v; want the digest computed at replay", info, err)
+	}
+	wantObject(t, s2, "later/kept", "kept bytes")
+	for _, key := range []string{"later/failed", "later/short", "later/upper"} {
+		if _, err := s2.Stat(ctx, key); radmark.ErrorCode(err) != radmark.ENOTFOUND {
+			t.Errorf("%s replayed: %v", key, err)
+		}
+	}
+	metas := map[string]bool{}
+	for _, m := range s2.RecoveredMeta() {
+		metas[string(m)] = true
+	}
+	if !metas["record of later/kept"] || len(metas) != 1 {
+		t.Errorf("recovered records %v; want later/kept's only", metas)
 	}
 }
