@@ -397,7 +397,9 @@ func hashSource(src Source) (string, error) {
 // the fresh keys: its bytes, if the same, are then found by the key the
 // index names, and nothing is written.
 func (s *Service) knownInstance(ctx context.Context, uid radmark.UID) *radmark.Instance {
-	inst, err := s.Store.Instance(ctx, uid)
+	// No cancellation watcher for a point read (the SQLite driver starts
+	// a goroutine per statement for one, a thread wake-up per instance).
+	inst, err := s.Store.Instance(context.WithoutCancel(ctx), uid)
 	if err != nil {
 		if radmark.ErrorCode(err) != radmark.ENOTFOUND {
 			// The index decides in its transaction anyway; a fresh key

@@ -65,7 +65,27 @@ type Service struct {
 	// sent one C-STORE at a time asks the workflow once, not 300 times.
 	mu       sync.Mutex
 	attached map[attachKey]time.Time
+	// profiles remembers each project's current profile for profileTTL,
+	// so a series sent one C-STORE at a time reads and validates it once,
+	// not 300 times.
+	profiles map[radmark.ID]cachedProfile
+	// profileGen counts PutProfile calls: a read that a put overtook is
+	// not cached.
+	profileGen uint64
 }
+
+type cachedProfile struct {
+	profile *deid.Profile
+	read    time.Time
+}
+
+// profileTTL bounds how long a project's profile is used without reading
+// it again. A new version put through this server applies at once
+// (PutProfile forgets the old one); one put through another replica
+// applies within profileTTL. A project never loses its profile (versions
+// only accumulate), so the cache cannot let in what the store would
+// refuse; a project without a profile is never cached.
+const profileTTL = time.Second
 
 type attachKey struct {
 	project radmark.ID
@@ -125,7 +145,19 @@ func (s *Service) Profile(ctx context.Context, project radmark.ID) (*deid.Profil
 	if s.Deid == nil || s.Deid.Profiles == nil {
 		return nil, radmark.Errorf(radmark.EUNAVAILABLE, "de-identification is not configured on this server: project %s accepts no images", project)
 	}
-	p, err := s.Deid.Profiles.CurrentDeidProfile(ctx, string(project))
+	// The wall clock, not s.now: a test's fixed clock must not make the
+	// cache last forever.
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.profiles[project]
+	gen := s.profileGen
+	s.mu.Unlock()
+	if ok && now.Sub(c.read) < profileTTL {
+		return c.profile, nil
+	}
+	// No cancellation watcher for a read this short (the SQLite driver
+	// starts a goroutine per statement for one).
+	p, err := s.Deid.Profiles.CurrentDeidProfile(context.WithoutCancel(ctx), string(project))
 	if errors.Is(err, deid.ErrNoProfile) || (err == nil && p == nil) {
 		return nil, radmark.Errorf(radmark.EFORBIDDEN, "project %s has no de-identification profile, so it accepts no images: put one first (PUT /api/v1/projects/%s/deid/profiles)", project, project)
 	}
@@ -135,7 +167,23 @@ func (s *Service) Profile(ctx context.Context, project radmark.ID) (*deid.Profil
 	if err := p.Validate(); err != nil {
 		return nil, radmark.Errorf(radmark.EFORBIDDEN, "project %s's de-identification profile %s is not usable, so it accepts no images: %v", project, profileName(p), err)
 	}
+	s.mu.Lock()
+	if s.profiles == nil || len(s.profiles) > 10000 {
+		s.profiles = map[radmark.ID]cachedProfile{}
+	}
+	if gen == s.profileGen {
+		s.profiles[project] = cachedProfile{profile: p, read: now}
+	}
+	s.mu.Unlock()
 	return p, nil
+}
+
+// forgetProfile drops the cached profile of project.
+func (s *Service) forgetProfile(project radmark.ID) {
+	s.mu.Lock()
+	delete(s.profiles, project)
+	s.profileGen++
+	s.mu.Unlock()
 }
 
 // Ingest de-identifies sources into req.Project and makes their studies

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
@@ -408,5 +410,68 @@ func TestLinkageOnlyWithInstance(t *testing.T) {
 				t.Errorf("linkage of a stored instance: %v", err)
 			}
 		})
+	}
+}
+
+// countingProfiles counts reads of the current profile.
+type countingProfiles struct {
+	deid.ProfileSource
+	reads atomic.Int32
+}
+
+func (c *countingProfiles) CurrentDeidProfile(ctx context.Context, project string) (*deid.Profile, error) {
+	c.reads.Add(1)
+	return c.ProfileSource.CurrentDeidProfile(ctx, project)
+}
+
+// TestProfileCache: a project's profile is read once for a run of
+// instances; a version put through intake applies at once, one put
+// elsewhere (another replica) within a second; a project without a
+// profile is asked again every time.
+func TestProfileCache(t *testing.T) {
+	e := newEnv(t, testdb.Engines[0])
+	ctx := t.Context()
+	counting := &countingProfiles{ProfileSource: e.svc.Deid.Profiles}
+	e.svc.Deid.Profiles = counting
+	version := func() int {
+		t.Helper()
+		p, err := e.svc.Profile(ctx, e.project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Version
+	}
+	for range 2 {
+		if _, err := e.svc.Profile(ctx, e.project); radmark.ErrorCode(err) != radmark.EFORBIDDEN {
+			t.Fatalf("Profile without one: %v; want forbidden", err)
+		}
+	}
+	e.putProfile()
+	if v := version(); v != 1 {
+		t.Fatalf("version right after the first put: %d", v)
+	}
+	before := counting.reads.Load()
+	for range 50 {
+		version()
+	}
+	if n := counting.reads.Load() - before; n > 1 {
+		t.Errorf("50 look-ups read the store %d times; want the cache used", n)
+	}
+	e.putProfile()
+	if v := version(); v != 2 {
+		t.Errorf("version right after a put through intake: %d; want 2", v)
+	}
+	// Another replica's put: the store has it, this cache not yet.
+	p := &deid.Profile{Name: "elsewhere", Version: 3, CreatedBy: "mgr", CreatedAt: time.Now()}
+	if err := e.deids.PutDeidProfile(ctx, e.project, p, &radmark.AuditEvent{ID: "ev-elsewhere", Time: time.Now(), Actor: "mgr",
+		Action: "deid.profile.put", ObjectType: "project", ObjectID: string(e.project)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for version() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("a profile put elsewhere still not used after 3 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

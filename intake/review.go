@@ -36,7 +36,9 @@ func (s *Service) PutProfile(ctx context.Context, op workflow.Op, project radmar
 		return radmark.Errorf(radmark.EINVALID, "%v", err)
 	}
 	ev := s.event(op, "deid.profile.put", "project", string(project), fmt.Sprintf("version %d %q: %s", p.Version, p.Name, p.Method()))
-	return s.Store.PutDeidProfile(ctx, project, p, ev)
+	err = s.Store.PutDeidProfile(ctx, project, p, ev)
+	s.forgetProfile(project)
+	return err
 }
 
 // quarantined finds one quarantined instance of a project.
