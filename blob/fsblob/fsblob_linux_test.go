@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,5 +118,66 @@ func TestSHA256Kept(t *testing.T) {
 	}
 	if info, err := s.Stat(t.Context(), "obj"); err != nil || info.SHA256 != "" || info.Size != int64(len("replaced")) {
 		t.Errorf("Stat of a file without the attribute = %+v, %v", info, err)
+	}
+}
+
+// TestFirstUnwritten checks the FIEMAP reading against files whose
+// layout is known: allocated and never written, written in part, written
+// all through, and with a hole.
+func TestFirstUnwritten(t *testing.T) {
+	const size = 8 << 20
+	dir := t.TempDir()
+	file := func(name string) *os.File {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	probe := file("probe")
+	if err := allocate(probe, size); err != nil {
+		t.Fatal(err)
+	}
+	if firstUnwritten(probe, size) == size {
+		t.Skipf("the file system under %s reports no unwritten extents (no FIEMAP, or no fallocate): segments are taken as written", dir)
+	}
+	zeros := make([]byte, 1<<20)
+	write := func(f *os.File, from, to int64) {
+		for off := from; off < to; off += int64(len(zeros)) {
+			if _, err := f.WriteAt(zeros, off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	part := file("part")
+	if err := allocate(part, size); err != nil {
+		t.Fatal(err)
+	}
+	write(part, 0, 3<<20)
+	all := file("all")
+	if err := allocate(all, size); err != nil {
+		t.Fatal(err)
+	}
+	write(all, 0, size)
+	holed := file("holed")
+	write(holed, 0, 2<<20)
+	write(holed, 5<<20, size)
+	for _, tc := range []struct {
+		name string
+		f    *os.File
+		want int64
+	}{
+		{"allocated", probe, 0},
+		{"written in part", part, 3 << 20},
+		{"written", all, size},
+		{"holed", holed, 2 << 20},
+	} {
+		if got := firstUnwritten(tc.f, size); got != tc.want {
+			t.Errorf("%s: firstUnwritten = %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }

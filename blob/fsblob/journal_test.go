@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -639,5 +640,108 @@ func TestJournalDigestLater(t *testing.T) {
 	}
 	if !metas["record of later/kept"] || len(metas) != 1 {
 		t.Errorf("recovered records %v; want later/kept's only", metas)
+	}
+}
+
+// TestJournalPrewritesFreshSegments: once the journal is in sustained use
+// (a segment filled up) and uploads pause, the mover writes zeros over
+// the free segments' unwritten blocks, stopping when uploads resume; the
+// objects and a replay are unaffected.
+func TestJournalPrewritesFreshSegments(t *testing.T) {
+	const segSize = 3 * prewriteChunk
+	dir := t.TempDir()
+	s := openJournaled(t, dir, segSize, 4)
+	j := s.j
+	release := holdMover(t, s)
+
+	j.mu.Lock()
+	for _, sg := range j.segs {
+		// As allocated on a file system with unwritten extents (the
+		// reading of which TestFirstUnwritten checks).
+		sg.written = 0
+	}
+	now := j.lastAppend
+	for _, tc := range []struct {
+		name    string
+		rotated bool
+		queued  bool
+		at      time.Time
+		want    bool
+	}{
+		{"no segment filled yet", false, false, now.Add(moveIdle), false},
+		{"objects wait to be moved", true, true, now.Add(moveIdle), false},
+		{"uploads arriving", true, false, now.Add(moveIdle / 2), false},
+		{"uploads paused, in sustained use", true, false, now.Add(moveIdle), true},
+	} {
+		j.rotated = tc.rotated
+		j.queue = nil
+		if tc.queued {
+			j.queue = []*record{{modTime: now}}
+		}
+		if got := j.prewriteDue(tc.at); got != tc.want {
+			t.Errorf("%s: prewriteDue = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	j.rotated, j.queue = false, nil
+	j.mu.Unlock()
+
+	// An upload arriving stops a prewrite after its chunk.
+	j.mu.Lock()
+	j.rotated = true
+	sg := j.free[len(j.free)-1]
+	j.lastAppend = time.Now()
+	j.mu.Unlock()
+	if upTo, err := j.prewrite(sg, 0); err != nil || upTo != prewriteChunk {
+		t.Fatalf("prewrite while uploads arrive = %d, %v; want one chunk, %d", upTo, err, prewriteChunk)
+	}
+	j.mu.Lock()
+	j.rotated = false
+	j.mu.Unlock()
+
+	// Fill more than a segment, then pause: every free segment ends up
+	// written.
+	chunk := strings.Repeat("x", segSize/3)
+	for i := range 5 {
+		mustPut(t, s, fmt.Sprintf("fill/%d", i), chunk)
+	}
+	release()
+	// Well before the mover's idle timer (checkpointEvery/4): the pause
+	// itself must wake it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		j.mu.Lock()
+		done := j.rotated && !slices.ContainsFunc(j.free, j.unwritten) && len(j.free) > 0
+		j.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("free segments still unwritten 5 s after uploads paused")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range 5 {
+		wantObject(t, s, fmt.Sprintf("fill/%d", i), chunk)
+	}
+	mustPut(t, s, "after/prewrite", "appended into a prewritten segment")
+	moving := holdMover(t, s)
+	j.mu.Lock()
+	written := map[int]int64{}
+	for _, sg := range j.segs {
+		written[sg.idx] = max(sg.written, sg.used)
+	}
+	j.mu.Unlock()
+	crash(s, moving)
+	s2 := openJournaled(t, dir, segSize, 4)
+	wantObject(t, s2, "after/prewrite", "appended into a prewritten segment")
+	for i := range 5 {
+		wantObject(t, s2, fmt.Sprintf("fill/%d", i), chunk)
+	}
+	// The file system tells the restart what was written (where it
+	// can: TestFirstUnwritten).
+	for _, sg := range s2.j.segs {
+		if sg.written < written[sg.idx] {
+			t.Errorf("segment %d found at open counts %d bytes written, want at least %d", sg.idx, sg.written, written[sg.idx])
+		}
 	}
 }
