@@ -80,6 +80,17 @@ func inTree(s *Store, key string) bool {
 	return err == nil
 }
 
+// waitUntil polls cond until it holds, failing the test at deadline.
+func waitUntil(t *testing.T, deadline time.Time, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // knownDigest is PutRecordSyncing's digest of data, given at once.
 func knownDigest(data string) func() (string, error) {
 	return func() (string, error) { return digest([]byte(data)), nil }
@@ -420,24 +431,14 @@ func TestJournalMoverWaitsForAPause(t *testing.T) {
 	// checkpoint lets their segment go.
 	release()
 	deadline := time.Now().Add(10 * time.Second)
-	for !(inTree(s, "burst/a") && inTree(s, "burst/b")) {
-		if time.Now().After(deadline) {
-			t.Fatal("the mover did not move the objects after uploads paused")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	for {
+	waitUntil(t, deadline, "the mover to move the objects after uploads paused", func() bool {
+		return inTree(s, "burst/a") && inTree(s, "burst/b")
+	})
+	waitUntil(t, deadline, "a checkpoint after the objects were moved", func() bool {
 		j.mu.Lock()
-		done := j.cpSeq == j.nextSeq && len(j.pending) == 0
-		j.mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint after the objects were moved")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer j.mu.Unlock()
+		return j.cpSeq == j.nextSeq && len(j.pending) == 0
+	})
 	wantObject(t, s, "burst/a", "first")
 }
 
@@ -707,19 +708,11 @@ func TestJournalPrewritesFreshSegments(t *testing.T) {
 	release()
 	// Well before the mover's idle timer (checkpointEvery/4): the pause
 	// itself must wake it.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitUntil(t, time.Now().Add(5*time.Second), "the free segments to be prewritten after uploads paused", func() bool {
 		j.mu.Lock()
-		done := j.rotated && !slices.ContainsFunc(j.free, j.unwritten) && len(j.free) > 0
-		j.mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("free segments still unwritten 5 s after uploads paused")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer j.mu.Unlock()
+		return j.rotated && !slices.ContainsFunc(j.free, j.unwritten) && len(j.free) > 0
+	})
 	for i := range 5 {
 		wantObject(t, s, fmt.Sprintf("fill/%d", i), chunk)
 	}
