@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -176,6 +177,8 @@ type journal struct {
 	// rotated: a segment has filled up since open, so the journal is in
 	// sustained use and fresh segments are worth prewriting.
 	rotated bool
+	// settling counts callers waiting for work to settle keys (Delete).
+	settling atomic.Int32
 
 	// work serialises moving and checkpointing: the mover and callers
 	// that need a key's records in the tree (Delete) take turns.
@@ -994,9 +997,11 @@ func (j *journal) prewriteDue(now time.Time) bool {
 	return j.prewriteIdle(now) && slices.ContainsFunc(j.free, j.unwritten)
 }
 
-// prewriteIdle is prewriteDue but for the work to do.
+// prewriteIdle is prewriteDue but for the work to do; a Delete waiting
+// to settle its key also ends the pause.
 func (j *journal) prewriteIdle(now time.Time) bool {
-	return j.rotated && !j.closed && j.broken == nil && len(j.queue) == 0 && now.Sub(j.lastAppend) >= moveIdle
+	return j.rotated && !j.closed && j.broken == nil && len(j.queue) == 0 && now.Sub(j.lastAppend) >= moveIdle &&
+		j.settling.Load() == 0
 }
 
 func (j *journal) unwritten(sg *segment) bool { return max(sg.written, sg.used) < j.segSize }
@@ -1307,7 +1312,10 @@ func (j *journal) isLive(key string) bool {
 // a plain write or delete of a key is not undone by a replay of its older
 // records.
 func (j *journal) settle() error {
+	// A prewrite in progress gives way after its chunk.
+	j.settling.Add(1)
 	j.work.Lock()
+	j.settling.Add(-1)
 	defer j.work.Unlock()
 	if err := j.moveQueued(nil); err != nil {
 		return err

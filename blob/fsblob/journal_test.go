@@ -695,6 +695,16 @@ func TestJournalPrewritesFreshSegments(t *testing.T) {
 	if upTo, err := j.prewrite(sg, 0); err != nil || upTo != prewriteChunk {
 		t.Fatalf("prewrite while uploads arrive = %d, %v; want one chunk, %d", upTo, err, prewriteChunk)
 	}
+	// So does a Delete waiting to settle its key.
+	j.mu.Lock()
+	j.lastAppend = time.Now().Add(-time.Minute)
+	j.mu.Unlock()
+	j.settling.Add(1)
+	upTo, err := j.prewrite(sg, prewriteChunk)
+	j.settling.Add(-1)
+	if err != nil || upTo != 2*prewriteChunk {
+		t.Fatalf("prewrite while a Delete waits = %d, %v; want one chunk more, %d", upTo, err, 2*prewriteChunk)
+	}
 	j.mu.Lock()
 	j.rotated = false
 	j.mu.Unlock()
