@@ -480,8 +480,8 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 		body := io.NewSectionReader(src.Data, 0, src.Size)
 		var meta []byte
 		if s.journalIndex {
-			if meta, err = json.Marshal(journalMeta{Record: rec, Overwrite: opts.Overwrite}); err != nil {
-				return nil, radmark.WrapError(radmark.EINTERNAL, err, "encode the index record")
+			if meta, err = encodeJournalMeta(rec, opts); err != nil {
+				return nil, err
 			}
 		}
 		sc, canCommitSyncing := src.staged.(syncingCommitter)
@@ -527,9 +527,9 @@ func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, 
 	key := newBlobKey()
 	rec.Instance.BlobKey = key
 	rec.Instance.Size = src.Size
-	meta, err := json.Marshal(journalMeta{Record: rec, Overwrite: opts.Overwrite})
+	meta, err := encodeJournalMeta(rec, opts)
 	if err != nil {
-		return nil, radmark.WrapError(radmark.EINTERNAL, err, "encode the index record")
+		return nil, err
 	}
 	digest := hashLater(src)
 	p := &prepared{res: res, record: rec, key: key}
@@ -549,12 +549,7 @@ func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, 
 	if hashErr != nil {
 		// Never indexed: the pending append is given up, a plain write
 		// removed.
-		if p.pending != nil {
-			p.pending.Abandon()
-			if _, err := p.pending.Wait(); err != nil {
-				p.wrote = false
-			}
-		}
+		abandonPending([]*prepared{p})
 		p.indexDone()
 		if p.wrote {
 			_ = s.Blobs.Delete(context.WithoutCancel(ctx), key)
@@ -563,6 +558,16 @@ func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, 
 	}
 	rec.Instance.SHA256 = sum
 	return p, nil
+}
+
+// encodeJournalMeta is the record the journal keeps of an instance's
+// indexing (see EnableIndexJournal).
+func encodeJournalMeta(rec *radmark.InstanceRecord, opts IngestOptions) ([]byte, error) {
+	meta, err := json.Marshal(journalMeta{Record: rec, Overwrite: opts.Overwrite})
+	if err != nil {
+		return nil, radmark.WrapError(radmark.EINTERNAL, err, "encode the index record")
+	}
+	return meta, nil
 }
 
 // parseErr turns a parser error into a client-facing domain error.

@@ -994,7 +994,13 @@ const (
 // to be moved, uploads have paused, and a free segment has unwritten
 // blocks.
 func (j *journal) prewriteDue(now time.Time) bool {
-	return j.prewriteIdle(now) && slices.ContainsFunc(j.free, j.unwritten)
+	return j.prewriteIdle(now) && j.prewritePending()
+}
+
+// prewritePending: the journal is in sustained use and a free segment has
+// unwritten blocks (called with mu held).
+func (j *journal) prewritePending() bool {
+	return j.rotated && slices.ContainsFunc(j.free, j.unwritten)
 }
 
 // prewriteIdle is prewriteDue but for the work to do; a Delete waiting
@@ -1388,7 +1394,7 @@ func (j *journal) nextRound() time.Duration {
 	if j.moved {
 		next = min(next, checkpointIdle-now.Sub(j.lastAppend))
 	}
-	if j.rotated && slices.ContainsFunc(j.free, j.unwritten) {
+	if j.prewritePending() {
 		next = min(next, moveIdle-now.Sub(j.lastAppend))
 	}
 	return max(next, 5*time.Millisecond)
