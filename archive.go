@@ -172,6 +172,15 @@ type PutOptions struct {
 	// once the records it names are durable. It may run more than once
 	// (a retried transaction).
 	BeforeCommit func() error
+	// Audit are events appended to the audit chain in the same
+	// transaction, after the records' work and BeforeCommit: a store
+	// request and its record commit together. An event whose ID is on the
+	// chain already is left as it is, so that indexing again what a crash
+	// may have lost (the blob journal's replay) is idempotent for events
+	// as it is for records. The events' Seq, PrevHash and Hash are set
+	// once the transaction committed; the error return means none was
+	// appended.
+	Audit []*AuditEvent
 }
 
 // Level is a level of the DICOM information model.

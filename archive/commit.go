@@ -113,6 +113,10 @@ func (s *Service) commitGroup() {
 	// A group runs on behalf of several requests: it must not fail
 	// because the first of them went away.
 	opts := first.opts
+	opts.Audit = nil
+	for _, j := range group {
+		opts.Audit = append(opts.Audit, j.opts.Audit...)
+	}
 	opts.BeforeCommit = func() error {
 		for _, j := range group {
 			if j.opts.BeforeCommit != nil {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/radmark/radmark"
@@ -85,12 +86,35 @@ type IngestOptions struct {
 	// StudyUID, if set, requires every instance to belong to that study
 	// (STOW-RS to /studies/{study}).
 	StudyUID radmark.UID
-	// BeforeIndex, if set, must succeed before any instance is indexed:
-	// a precondition the caller could not wait for up front without
-	// delaying the upload, such as its audit event becoming durable while
-	// the bytes arrive. When it fails, nothing is indexed, the blobs this
-	// ingest wrote are removed, and every instance fails with its error.
-	BeforeIndex func() error
+	// Audit, if set, is the audit event of the request that sends the
+	// instances, stored with them: see RequestAudit.
+	Audit *RequestAudit
+}
+
+// RequestAudit is the audit event of a request that stores instances
+// (STOW-RS). It is appended to the audit chain in the index transaction
+// of the request's instances — the first one that commits, when the
+// request is ingested in several batches — and is written into their
+// blob-journal records with them, so that the request and its record
+// become durable together: with one commit, and, where the index commits
+// unsynced, with the one journal append that already makes the instances
+// durable (a replay after a crash appends the event again, if it was
+// lost). A request that indexes nothing records its event itself
+// (Stored reports false).
+type RequestAudit struct {
+	Event  *radmark.AuditEvent
+	stored atomic.Bool
+}
+
+// Stored reports whether the event is on the chain.
+func (a *RequestAudit) Stored() bool { return a.stored.Load() }
+
+// pending is the event while it still waits for a commit, or nil.
+func (a *RequestAudit) pending() *radmark.AuditEvent {
+	if a == nil || a.Stored() {
+		return nil
+	}
+	return a.Event
 }
 
 // Result is what happened to one source.
@@ -202,7 +226,8 @@ func (b *Batch) Add(src Source) {
 	if _, ok := src.staged.(syncingCommitter); ok && b.s.journalIndex {
 		// The journal writes the upload with its index record, which the
 		// header parse makes: nothing to start early.
-	} else if sy, ok := src.staged.(keyedSyncer); ok && len(src.SHA256) == 64 {
+	} else if sy, ok := src.staged.(keyedSyncer); ok {
+		src.SHA256 = src.staged.SHA256()
 		key := blobKey(src.SHA256)
 		go func() { _ = sy.SyncAs(key) }()
 	} else if sy, ok := src.staged.(syncer); ok {
@@ -269,21 +294,17 @@ func (b *Batch) Finish() ([]Result, error) {
 			p.indexDone()
 		}
 	}()
-	if b.opts.BeforeIndex != nil {
-		if err := b.opts.BeforeIndex(); err != nil {
-			abandonPending(indexed)
-			for _, p := range indexed {
-				p.indexDone()
-				s.discardBlob(ctx, p)
-				p.res.Err = radmark.WrapError(radmark.EUNAVAILABLE, err, "the upload could not be recorded; nothing was stored")
-			}
-			return results, fmt.Errorf("before indexing instances: %w", err)
-		}
+	var events []*radmark.AuditEvent
+	if ev := b.opts.Audit.pending(); ev != nil {
+		events = []*radmark.AuditEvent{ev}
 	}
 	// Each pending append is waited for just before the index commits,
 	// or abandoned when it does not.
 	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced,
-		BeforeCommit: func() error { return waitPending(indexed) }})
+		BeforeCommit: func() error { return waitPending(indexed) }, Audit: events})
+	if err == nil && events != nil {
+		b.opts.Audit.stored.Store(true)
+	}
 	abandonPending(indexed)
 	for _, p := range indexed {
 		p.indexDone()
@@ -443,17 +464,24 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 		}
 	}
 	sp, canPutSyncing := s.Blobs.(syncingPutter)
+	hc, canCommitHashing := src.staged.(hashingCommitter)
 	var known *radmark.Instance
-	if src.SHA256 == "" && src.staged == nil && s.journalIndex && canPutSyncing {
+	if src.SHA256 == "" && s.journalIndex && (src.staged == nil && canPutSyncing || canCommitHashing) {
 		if known = s.knownInstance(ctx, rec.Instance.SOPInstanceUID); known == nil {
 			// The instance is new: name its bytes before hashing them, so
-			// the hash runs on another core while the journal's disk
-			// write does.
+			// the hash runs while the journal's disk write does.
+			if canCommitHashing {
+				return s.commitHashingLater(ctx, src, res, rec, hc, opts)
+			}
 			return s.putHashingLater(ctx, src, res, rec, sp, opts)
 		}
 	}
 	sum := src.SHA256
-	if sum == "" {
+	switch {
+	case sum != "":
+	case src.staged != nil:
+		sum = src.staged.SHA256()
+	default:
 		if sum, err = hashSource(src); err != nil {
 			return nil, err
 		}
@@ -560,10 +588,40 @@ func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, 
 	return p, nil
 }
 
+// commitHashingLater is putHashingLater for an upload staged in the blob
+// store: it is named with a fresh key and hashed while its journal append
+// is made durable.
+func (s *Service) commitHashingLater(ctx context.Context, src Source, res *Result, rec *radmark.InstanceRecord, hc hashingCommitter, opts IngestOptions) (*prepared, error) {
+	key := newBlobKey()
+	rec.Instance.BlobKey = key
+	rec.Instance.Size = src.Size
+	meta, err := encodeJournalMeta(rec, opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{res: res, record: rec, key: key}
+	var info radmark.BlobInfo
+	var sum string
+	p.pending, info, sum, p.indexed, p.journaled, err = hc.CommitRecordHashing(ctx, key, meta)
+	if err != nil {
+		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
+	}
+	p.wrote = true
+	if p.pending != nil {
+		p.indexed = p.pending.Indexed
+	} else if info.SHA256 != "" && info.SHA256 != sum {
+		p.indexDone()
+		_ = s.Blobs.Delete(context.WithoutCancel(ctx), key)
+		return nil, radmark.Errorf(radmark.EINVALID, "content changed while storing (sha256 %s, expected %s)", info.SHA256, sum)
+	}
+	rec.Instance.SHA256 = sum
+	return p, nil
+}
+
 // encodeJournalMeta is the record the journal keeps of an instance's
 // indexing (see EnableIndexJournal).
 func encodeJournalMeta(rec *radmark.InstanceRecord, opts IngestOptions) ([]byte, error) {
-	meta, err := json.Marshal(journalMeta{Record: rec, Overwrite: opts.Overwrite})
+	meta, err := json.Marshal(journalMeta{Record: rec, Overwrite: opts.Overwrite, Audit: opts.Audit.pending()})
 	if err != nil {
 		return nil, radmark.WrapError(radmark.EINTERNAL, err, "encode the index record")
 	}

@@ -35,6 +35,13 @@ type syncingCommitter interface {
 	CommitRecordSyncing(ctx context.Context, key string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, done func(), journaled bool, err error)
 }
 
+// hashingCommitter is a staged upload that can also be named before its
+// digest is known and hashed while the journal's disk write runs
+// (fsblob.Staged.CommitRecordHashing); sum is the digest either way.
+type hashingCommitter interface {
+	CommitRecordHashing(ctx context.Context, key string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, sum string, done func(), journaled bool, err error)
+}
+
 // journalRecovery is the blob store's side of recovery.
 type journalRecovery interface {
 	RecoveredMeta() [][]byte
@@ -50,6 +57,10 @@ type indexBarrier interface {
 type journalMeta struct {
 	Record    *radmark.InstanceRecord
 	Overwrite bool `json:",omitempty"`
+	// Audit is the event of the request that sent the instance, while it
+	// was not yet stored with an earlier batch of that request
+	// (RequestAudit).
+	Audit *radmark.AuditEvent `json:",omitempty"`
 }
 
 // EnableIndexJournal indexes again the records the blob journal replayed
@@ -84,7 +95,13 @@ func (s *Service) EnableIndexJournal(ctx context.Context) (int, error) {
 			}
 			inst.SHA256 = info.SHA256
 		}
-		res, err := s.Store.PutInstances(ctx, []*radmark.InstanceRecord{m.Record}, radmark.PutOptions{Overwrite: m.Overwrite})
+		opts := radmark.PutOptions{Overwrite: m.Overwrite}
+		if m.Audit != nil {
+			// Appended unless the lost commit was not lost after all, or
+			// an earlier record of the same request brought it back.
+			opts.Audit = []*radmark.AuditEvent{m.Audit}
+		}
+		res, err := s.Store.PutInstances(ctx, []*radmark.InstanceRecord{m.Record}, opts)
 		if err != nil {
 			return restored, fmt.Errorf("archive: index a journaled instance again: %w", err)
 		}

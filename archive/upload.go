@@ -79,7 +79,8 @@ func (u *Upload) Size() int64 { return u.st.Size() }
 // ingest, and more than once.
 func (u *Upload) Close() error { return u.st.Close() }
 
-// Source is the upload as a source to ingest, its digest computed.
+// Source is the upload as a source to ingest. Its digest is left to the
+// ingest, which may compute it while the bytes are being made durable.
 func (u *Upload) Source(name string) Source {
-	return Source{Name: name, Data: u.st, Size: u.st.Size(), SHA256: u.st.SHA256(), staged: u.st}
+	return Source{Name: name, Data: u.st, Size: u.st.Size(), staged: u.st}
 }

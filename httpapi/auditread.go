@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/radmark/radmark"
+	"github.com/radmark/radmark/archive"
 	"github.com/radmark/radmark/policy"
 )
 
@@ -55,76 +56,77 @@ func (s *Server) guardedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// storeAudited serves a store request while its audit event is being
-// stored, instead of before: the event's commit (an fsync, queued behind
-// others) then overlaps with receiving and writing the upload rather than
-// adding to every upload's time. The order that matters is kept: the
-// handler must wait for the event (auditGate.wait, through the ingest's
-// BeforeIndex) before any instance is indexed, and nothing is answered
-// before the event is stored — the response writer waits too.
+// storeAudited serves a store request and records its event with what it
+// stores: the ingest appends the event to the audit chain in the index
+// transaction of the request's instances (archive.RequestAudit), so an
+// upload costs one durable commit, not two, and the event is never stored
+// without the upload it records or the other way round. A request that
+// stores nothing (every part refused, a bad request) has its event
+// recorded before its answer goes out; if that fails, the answer is a 503
+// instead — nothing is answered whose request is not on the trail.
 func (s *Server) storeAudited(w http.ResponseWriter, r *http.Request, ev *radmark.AuditEvent, h http.HandlerFunc) {
-	gate := &auditGate{done: make(chan struct{})}
-	go func() {
-		gate.err = s.Audit.Record(context.WithoutCancel(r.Context()), ev)
-		close(gate.done)
-	}()
-	ctx := context.WithValue(r.Context(), auditGateKey{}, gate)
-	gw := &gatedResponse{ResponseWriter: w, gate: gate}
-	h(gw, r.WithContext(ctx))
+	ra := &archive.RequestAudit{Event: ev}
+	gw := &gatedResponse{ResponseWriter: w, req: r, srv: s, settle: func() error {
+		if ra.Stored() {
+			return nil
+		}
+		if err := s.Audit.Record(context.WithoutCancel(r.Context()), ev); err != nil {
+			return radmark.WrapError(radmark.EUNAVAILABLE, err, "the audit trail cannot record this request")
+		}
+		return nil
+	}}
+	h(gw, r.WithContext(context.WithValue(r.Context(), requestAuditKey{}, ra)))
 	if !gw.wrote {
 		// The handler answered nothing; still, the request does not end
 		// before its event is settled.
-		_ = gate.wait()
+		_ = gw.settle()
 	}
 }
 
-// auditGate is a store request's audit event being stored.
-type auditGate struct {
-	done chan struct{}
-	err  error
+type requestAuditKey struct{}
+
+// requestAudit is the event of the store request ctx serves, to be stored
+// with its instances (see storeAudited), or nil.
+func requestAudit(ctx context.Context) *archive.RequestAudit {
+	ra, _ := ctx.Value(requestAuditKey{}).(*archive.RequestAudit)
+	return ra
 }
 
-// wait returns once the event is stored, or why it could not be.
-func (g *auditGate) wait() error {
-	<-g.done
-	if g.err != nil {
-		return radmark.WrapError(radmark.EUNAVAILABLE, g.err, "the audit trail cannot record this request")
-	}
-	return nil
-}
-
-type auditGateKey struct{}
-
-// awaitAudit is the wait for the request's audit event when it is being
-// stored alongside the request (see storeAudited), or nil.
-func awaitAudit(ctx context.Context) func() error {
-	if g, ok := ctx.Value(auditGateKey{}).(*auditGate); ok {
-		return g.wait
-	}
-	return nil
-}
-
-// gatedResponse holds the response back until the audit event is stored.
-// A handler that goes on after a failed wait can only be answering with
-// an error (it indexed nothing), which may then go out.
+// gatedResponse holds the response back until the request's audit event
+// is stored. When it cannot be, the handler's answer is replaced by a 503
+// and whatever the handler writes after is dropped.
 type gatedResponse struct {
 	http.ResponseWriter
-	gate  *auditGate
-	wrote bool
+	settle  func() error
+	req     *http.Request
+	srv     *Server
+	wrote   bool
+	refused bool
+}
+
+// open settles the event before the first byte of the answer.
+func (g *gatedResponse) open() {
+	if g.wrote {
+		return
+	}
+	g.wrote = true
+	if err := g.settle(); err != nil {
+		g.refused = true
+		g.srv.writeProblem(g.ResponseWriter, g.req, radmark.WrapError(radmark.EUNAVAILABLE, err, "the audit trail cannot record this request; its answer is withheld"))
+	}
 }
 
 func (g *gatedResponse) WriteHeader(code int) {
-	if !g.wrote {
-		g.wrote = true
-		_ = g.gate.wait()
+	g.open()
+	if !g.refused {
+		g.ResponseWriter.WriteHeader(code)
 	}
-	g.ResponseWriter.WriteHeader(code)
 }
 
 func (g *gatedResponse) Write(b []byte) (int, error) {
-	if !g.wrote {
-		g.wrote = true
-		_ = g.gate.wait()
+	g.open()
+	if g.refused {
+		return len(b), nil
 	}
 	return g.ResponseWriter.Write(b)
 }

@@ -371,7 +371,7 @@ func (s *Server) stow(w http.ResponseWriter, r *http.Request) {
 	}
 	body := http.MaxBytesReader(w, r.Body, maxBody)
 	overwrite := r.URL.Query().Get("overwrite") == "true"
-	results, err := s.ingestParts(r.Context(), body, boundary, maxBody, archive.IngestOptions{StudyUID: study, Overwrite: overwrite, BeforeIndex: awaitAudit(r.Context())})
+	results, err := s.ingestParts(r.Context(), body, boundary, maxBody, archive.IngestOptions{StudyUID: study, Overwrite: overwrite, Audit: requestAudit(r.Context())})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

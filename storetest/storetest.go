@@ -42,6 +42,7 @@ func TestArchiveStore(t *testing.T, open func(t *testing.T) radmark.ArchiveStore
 		{"SeriesInOtherStudy", testSeriesInOtherStudy},
 		{"LargeBatch", testLargeBatch},
 		{"InstanceNotFound", testInstanceNotFound},
+		{"PutAudit", testPutAudit},
 		{"FindStudies", testFindStudies},
 		{"FindSeries", testFindSeries},
 		{"FindInstances", testFindInstances},

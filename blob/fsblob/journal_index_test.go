@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/archive"
@@ -38,7 +39,9 @@ func TestJournalReindexesAfterCrash(t *testing.T) {
 		t.Fatalf("EnableIndexJournal on a fresh journal: %d, %v", n, err)
 	}
 	moving := holdMover(t, blobs)
-	res, err := svc.Ingest(ctx, sources, archive.IngestOptions{})
+	// The request's audit event goes with the records, in the journal too.
+	request := &archive.RequestAudit{Event: &radmark.AuditEvent{ID: "stow-1", Time: time.Now(), Actor: "modality", Action: "dicomweb.store", ObjectType: "archive"}}
+	res, err := svc.Ingest(ctx, sources, archive.IngestOptions{Audit: request})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +49,9 @@ func TestJournalReindexesAfterCrash(t *testing.T) {
 		if r.Err != nil || r.Status != radmark.PutStored {
 			t.Fatalf("%s: %v %v", r.Name, r.Status, r.Err)
 		}
+	}
+	if !request.Stored() || request.Event.Seq != 1 {
+		t.Fatalf("the request's event was not stored with its instances: stored %v, seq %d", request.Stored(), request.Event.Seq)
 	}
 	crash(blobs, moving)
 
@@ -59,6 +65,14 @@ func TestJournalReindexesAfterCrash(t *testing.T) {
 	n, err := svc2.EnableIndexJournal(ctx)
 	if err != nil || n != len(sources) {
 		t.Fatalf("EnableIndexJournal after the crash: %d indexed again, %v; want %d", n, err, len(sources))
+	}
+	// Every record carried the event; it is back on the chain once.
+	events, err := index.AuditEvents(ctx, radmark.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].ID != "stow-1" || events[0].Hash != events[0].ComputeHash() {
+		t.Fatalf("audit chain after the replay: %+v, want the request's event once", events)
 	}
 	for uid, b := range want {
 		inst, err := index.Instance(ctx, uid)

@@ -566,6 +566,61 @@ func TestJournalStagedSyncing(t *testing.T) {
 	}
 }
 
+// TestJournalStagedHashing: an upload held in memory is hashed only when
+// asked (CommitRecordHashing: while its append is made durable), giving
+// the digest of every byte whatever the order of writes and questions;
+// the record keeps no digest and a replay computes it; an upload too
+// large for the journal goes the plain way with the same digest.
+func TestJournalStagedHashing(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournaled(t, dir, 1<<20, 4)
+	moving := holdMover(t, s)
+	ctx := t.Context()
+	data := make([]byte, 300<<10)
+	for i := range data {
+		data[i] = byte(i*7 + i>>11)
+	}
+	st := stage(t, s, ctx)
+	for off := 0; off < len(data); off += 7001 {
+		st.Write(data[off:min(off+7001, len(data))])
+		if off == 140042 {
+			// Asked halfway: the digest so far, and the rest is hashed
+			// from where this stopped.
+			if got := st.SHA256(); got != digest(data[:off+7001]) {
+				t.Fatalf("digest of the first %d bytes %s, want %s", off+7001, got, digest(data[:off+7001]))
+			}
+		}
+	}
+	p, _, sum, _, journaled, err := st.CommitRecordHashing(ctx, "hashing/kept", []byte("record of hashing/kept"))
+	st.Close()
+	if err != nil || p == nil || !journaled || sum != digest(data) {
+		t.Fatalf("CommitRecordHashing = %v, journaled %v, sum %s, %v; want a pending object with digest %s", p, journaled, sum, err, digest(data))
+	}
+	if info, err := p.Wait(); err != nil || info.SHA256 != sum {
+		t.Fatalf("Wait = %+v, %v", info, err)
+	}
+	p.Indexed()
+	wantObject(t, s, "hashing/kept", string(data))
+
+	big := bytes.Repeat([]byte("y"), 700<<10)
+	st = stage(t, s, ctx)
+	st.Write(big)
+	p, info, sum, done, _, err := st.CommitRecordHashing(ctx, "hashing/big", []byte("record"))
+	st.Close()
+	if err != nil || p != nil || sum != digest(big) || info.SHA256 != sum {
+		t.Fatalf("CommitRecordHashing of a large upload = %v, %+v, sum %s, %v; want a plain commit", p, info, sum, err)
+	}
+	done()
+	crash(s, moving)
+
+	s2 := openJournaled(t, dir, 1<<20, 4)
+	if info, err := s2.Stat(ctx, "hashing/kept"); err != nil || info.SHA256 != digest(data) {
+		t.Errorf("replayed Stat = %+v, %v; want the digest computed at replay", info, err)
+	}
+	wantObject(t, s2, "hashing/kept", string(data))
+	wantObject(t, s2, "hashing/big", string(big))
+}
+
 // TestJournalDigestLater: PutRecordSyncing makes the append durable
 // without the digest, asks for it only at Wait, and publishes nothing
 // when it is not given; a replay computes the digest the record left

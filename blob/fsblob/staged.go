@@ -38,6 +38,12 @@ type Staged struct {
 	chunks [][]byte
 	held   int64   // bytes of memory counted in the journal's stagedMem
 	rec    *record // the journal record SyncAs wrote, not yet published
+	// hashed is how many of the bytes held in memory w.h has seen: they
+	// are hashed when the digest is first asked for, not as they arrive,
+	// so that an object named without its digest (CommitRecordHashing)
+	// is hashed while its append is made durable, off the request's path.
+	hashed int64
+	hashMu sync.Mutex
 	mu     sync.Mutex
 	// done is set once the temp file is gone: renamed by Commit or removed
 	// by Close or a failed Commit.
@@ -95,9 +101,8 @@ func (st *Staged) Write(p []byte) (int, error) {
 	return n, st.err
 }
 
-// writeMem appends p to the in-memory chunks.
+// writeMem appends p to the in-memory chunks (hashed later: see hashed).
 func (st *Staged) writeMem(p []byte) {
-	st.w.h.Write(p)
 	st.w.n += int64(len(p))
 	for len(p) > 0 {
 		if k := len(st.chunks); k == 0 || len(st.chunks[k-1]) == cap(st.chunks[k-1]) {
@@ -118,6 +123,8 @@ func (st *Staged) spill() error {
 	if err != nil {
 		return err
 	}
+	// From here on the temp file's writer hashes what arrives.
+	st.catchUpHash(st.chunks)
 	st.w.f = f
 	for _, c := range st.chunks {
 		if _, err := f.Write(c); err != nil {
@@ -199,7 +206,31 @@ func (st *Staged) ReadAt(p []byte, off int64) (int, error) {
 func (st *Staged) Size() int64 { return st.w.n }
 
 // SHA256 is the hex digest of the bytes written so far.
-func (st *Staged) SHA256() string { return hex.EncodeToString(st.w.h.Sum(nil)) }
+func (st *Staged) SHA256() string {
+	if st.w.f == nil {
+		st.catchUpHash(st.chunks)
+	}
+	st.hashMu.Lock()
+	defer st.hashMu.Unlock()
+	return hex.EncodeToString(st.w.h.Sum(nil))
+}
+
+// catchUpHash feeds the hash the bytes of chunks (the object's bytes held
+// in memory, in order) it has not seen yet.
+func (st *Staged) catchUpHash(chunks [][]byte) {
+	st.hashMu.Lock()
+	defer st.hashMu.Unlock()
+	skip := st.hashed
+	for _, c := range chunks {
+		if skip >= int64(len(c)) {
+			skip -= int64(len(c))
+			continue
+		}
+		st.w.h.Write(c[skip:])
+		st.hashed += int64(len(c)) - skip
+		skip = 0
+	}
+}
 
 // Commit stores the bytes written as the object at key, as Put would
 // (atomically, durably, replacing an object already there), and returns
@@ -217,18 +248,41 @@ func (st *Staged) Commit(ctx context.Context, key string) (radmark.BlobInfo, err
 // the object that way: it was then committed by commitRecord, and info,
 // done and journaled are its.
 func (st *Staged) CommitRecordSyncing(ctx context.Context, key string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, done func(), journaled bool, err error) {
-	if p := st.startSyncing(ctx, key, meta); p != nil {
+	if p := st.startSyncing(ctx, key, meta, false); p != nil {
 		return p, radmark.BlobInfo{}, func() {}, true, nil
 	}
 	info, done, journaled, err = st.commitRecord(ctx, key, meta)
 	return nil, info, done, journaled, err
 }
 
+// CommitRecordHashing is CommitRecordSyncing for a key that does not come
+// from the object's digest (a fresh name): the bytes, held in memory
+// unhashed since they arrived, are hashed while the append's fdatasync
+// runs, and sum is their digest. The journal's record keeps no digest (a
+// replay computes it, as for PutRecordSyncing). When the journal cannot
+// take the object that way, it is committed as by CommitRecordSyncing, and
+// sum is its digest all the same.
+func (st *Staged) CommitRecordHashing(ctx context.Context, key string, meta []byte) (pending radmark.PendingBlob, info radmark.BlobInfo, sum string, done func(), journaled bool, err error) {
+	if p := st.startSyncing(ctx, key, meta, true); p != nil {
+		// The chunks are the record's now, and stay as they are until
+		// the record is published (Wait, after the digest below) or
+		// abandoned (only by this caller, after this returns).
+		st.catchUpHash(p.rec.mem)
+		sum = st.SHA256()
+		p.digest = func() (string, error) { return sum, nil }
+		return p, radmark.BlobInfo{}, sum, func() {}, true, nil
+	}
+	sum = st.SHA256()
+	info, done, journaled, err = st.commitRecord(ctx, key, meta)
+	return nil, info, sum, done, journaled, err
+}
+
 // startSyncing appends the staged bytes and meta to the journal and starts
 // its fdatasync, if it can; the memory holding the bytes goes with the
-// record. nil leaves everything to commitRecord, which also reports
-// whatever made this give up.
-func (st *Staged) startSyncing(ctx context.Context, key string, meta []byte) *SyncingPut {
+// record. With hashLater the record's digest is left to the caller
+// (digestLater). nil leaves everything to commitRecord, which also
+// reports whatever made this give up.
+func (st *Staged) startSyncing(ctx context.Context, key string, meta []byte, hashLater bool) *SyncingPut {
 	j := st.s.j
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -241,7 +295,11 @@ func (st *Staged) startSyncing(ctx context.Context, key string, meta []byte) *Sy
 		j.abandon(st.rec)
 		st.rec = nil
 	}
-	rec, err := j.write(ctx, key, meta, st.memReader(), st.w.n, st.SHA256())
+	sum := digestLater
+	if !hashLater {
+		sum = st.SHA256()
+	}
+	rec, err := j.write(ctx, key, meta, st.memReader(), st.w.n, sum)
 	if err != nil {
 		return nil
 	}

@@ -129,6 +129,52 @@ ON CONFLICT DO NOTHING RETURNING seq`, args...)
 	return nil
 }
 
+// appendNewEvents is appendEvents for the events whose ID is not on the
+// chain yet; the others are left as they are (PutOptions.Audit).
+func (s *Store) appendNewEvents(ctx context.Context, tx *sql.Tx, staged []radmark.AuditEvent) error {
+	if len(staged) == 0 {
+		return nil
+	}
+	ids := make([]any, len(staged))
+	for i := range staged {
+		ids[i] = string(staged[i].ID)
+	}
+	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id FROM audit_event WHERE id IN (`+placeholders(len(ids))+`)`), ids...)
+	if err != nil {
+		return fmt.Errorf("look up audit events: %w", err)
+	}
+	onChain := map[radmark.ID]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("look up audit events: %w", err)
+		}
+		onChain[radmark.ID(id)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up audit events: %w", err)
+	}
+	if len(onChain) == 0 {
+		return s.appendEvents(ctx, tx, staged)
+	}
+	var fresh []radmark.AuditEvent
+	var at []int
+	for i := range staged {
+		if !onChain[staged[i].ID] {
+			fresh = append(fresh, staged[i])
+			at = append(at, i)
+		}
+	}
+	if err := s.appendEvents(ctx, tx, fresh); err != nil {
+		return err
+	}
+	for k, i := range at {
+		staged[i] = fresh[k]
+	}
+	return nil
+}
+
 // auditConflict explains why some events of chunk were not inserted. The
 // others of the chunk were (ON CONFLICT DO NOTHING skips rows one by one)
 // and are visible to tx, so an event whose ID is stored at another seq than

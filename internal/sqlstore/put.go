@@ -63,6 +63,22 @@ func (s *Store) PutInstances(ctx context.Context, records []*radmark.InstanceRec
 
 func (s *Store) PutInstancesAt(ctx context.Context, now time.Time, records []*radmark.InstanceRecord, opts radmark.PutOptions) ([]radmark.PutResult, error) {
 	now = Timestamp(now)
+	events := opts.Audit
+	staged, err := s.stageEvents("index instances", events)
+	if err != nil {
+		return nil, err
+	}
+	opts.Audit = nil
+	// appended is set when the transaction that carried the events
+	// committed: they are then copied back with their place in the chain.
+	appended := false
+	defer func() {
+		if appended {
+			for i, e := range events {
+				*e = staged[i]
+			}
+		}
+	}()
 	results := make([]radmark.PutResult, len(records))
 	var valid []int
 	for i, r := range records {
@@ -73,42 +89,55 @@ func (s *Store) PutInstancesAt(ctx context.Context, now time.Time, records []*ra
 		valid = append(valid, i)
 	}
 	if len(valid) == 0 {
+		if len(staged) > 0 {
+			// The events are stored all the same: the request they
+			// record happened.
+			if err := s.mutateOnce(ctx, nil, func(tx *sql.Tx) error { return s.appendNewEvents(ctx, tx, staged) }); err != nil {
+				return nil, fmt.Errorf("index instances: %w", err)
+			}
+			appended = true
+		}
 		return results, nil
 	}
 	batch := make([]*radmark.InstanceRecord, len(valid))
 	for j, i := range valid {
 		batch[j] = records[i]
 	}
-	res, batchErr := s.putWithRetry(ctx, now, batch, opts)
+	res, batchErr := s.putWithRetry(ctx, now, batch, opts, staged)
 	if batchErr == nil {
 		for j, i := range valid {
 			results[i] = res[j]
 		}
+		appended = true
 		return results, nil
 	}
 	if ctx.Err() != nil || len(valid) == 1 {
 		return nil, fmt.Errorf("index instances: %w", batchErr)
 	}
 
-	committed := false
+	// The events go with the first record whose transaction commits.
 	for _, i := range valid {
-		res, err := s.putWithRetry(ctx, now, records[i:i+1], opts)
+		var carried []radmark.AuditEvent
+		if !appended {
+			carried = staged
+		}
+		res, err := s.putWithRetry(ctx, now, records[i:i+1], opts, carried)
 		if err != nil {
 			results[i] = radmark.PutResult{Err: fmt.Errorf("index instance %s: %w", records[i].Instance.SOPInstanceUID, err)}
 			continue
 		}
 		results[i] = res[0]
-		committed = true
+		appended = true
 	}
-	if !committed {
+	if !appended {
 		return nil, fmt.Errorf("index instances: %w", batchErr)
 	}
 	return results, nil
 }
 
-func (s *Store) putWithRetry(ctx context.Context, now time.Time, recs []*radmark.InstanceRecord, opts radmark.PutOptions) ([]radmark.PutResult, error) {
+func (s *Store) putWithRetry(ctx context.Context, now time.Time, recs []*radmark.InstanceRecord, opts radmark.PutOptions, events []radmark.AuditEvent) ([]radmark.PutResult, error) {
 	for attempt := 1; ; attempt++ {
-		res, err := s.putTx(ctx, now, recs, opts)
+		res, err := s.putTx(ctx, now, recs, opts, events)
 		if err == nil {
 			return res, nil
 		}
@@ -201,7 +230,7 @@ type storedStudy struct {
 }
 
 // putTx indexes recs in one transaction; see PutInstances.
-func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.InstanceRecord, opts radmark.PutOptions) (_ []radmark.PutResult, err error) {
+func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.InstanceRecord, opts radmark.PutOptions, events []radmark.AuditEvent) (_ []radmark.PutResult, err error) {
 	var begin interface {
 		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
 	} = s.write
@@ -363,11 +392,8 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 		oldPatients[prev.patient] = prev.patientPK
 	}
 	if len(inserts)+len(updates) == 0 {
-		if err := beforeCommit(opts); err != nil {
+		if err := s.commitPut(ctx, tx, opts, events); err != nil {
 			return nil, err
-		}
-		if err := tx.Commit(); err != nil {
-			return nil, fmt.Errorf("commit: %w", err)
 		}
 		return results, nil
 	}
@@ -494,22 +520,27 @@ func (s *Store) putTx(ctx context.Context, now time.Time, recs []*radmark.Instan
 		}
 	}
 
-	if err := beforeCommit(opts); err != nil {
+	if err := s.commitPut(ctx, tx, opts, events); err != nil {
 		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return results, nil
 }
 
-// beforeCommit runs the caller's hook (PutOptions.BeforeCommit).
-func beforeCommit(opts radmark.PutOptions) error {
-	if opts.BeforeCommit == nil {
-		return nil
+// commitPut ends an index transaction: the caller's hook
+// (PutOptions.BeforeCommit), the audit events, the commit. The events
+// come last, so that the chain's head is locked for the shortest time.
+// On error the caller rolls back.
+func (s *Store) commitPut(ctx context.Context, tx *sql.Tx, opts radmark.PutOptions, events []radmark.AuditEvent) error {
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(); err != nil {
+			return fmt.Errorf("before commit: %w", err)
+		}
 	}
-	if err := opts.BeforeCommit(); err != nil {
-		return fmt.Errorf("before commit: %w", err)
+	if err := s.appendNewEvents(ctx, tx, events); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
