@@ -552,15 +552,12 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 // record the journal keeps has no digest (EnableIndexJournal gets it from
 // the blob store after a crash), the index row has it.
 func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, rec *radmark.InstanceRecord, sp syncingPutter, opts IngestOptions) (*prepared, error) {
-	key := newBlobKey()
-	rec.Instance.BlobKey = key
-	rec.Instance.Size = src.Size
-	meta, err := encodeJournalMeta(rec, opts)
+	p, meta, err := freshlyNamed(src, res, rec, opts)
 	if err != nil {
 		return nil, err
 	}
+	key := p.key
 	digest := hashLater(src)
-	p := &prepared{res: res, record: rec, key: key}
 	var info radmark.BlobInfo
 	p.pending, info, err = sp.PutRecordSyncing(ctx, key, io.NewSectionReader(src.Data, 0, src.Size), src.Size, digest, meta)
 	sum, hashErr := digest()
@@ -592,30 +589,36 @@ func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, 
 // store: it is named with a fresh key and hashed while its journal append
 // is made durable.
 func (s *Service) commitHashingLater(ctx context.Context, src Source, res *Result, rec *radmark.InstanceRecord, hc hashingCommitter, opts IngestOptions) (*prepared, error) {
-	key := newBlobKey()
-	rec.Instance.BlobKey = key
-	rec.Instance.Size = src.Size
-	meta, err := encodeJournalMeta(rec, opts)
+	p, meta, err := freshlyNamed(src, res, rec, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &prepared{res: res, record: rec, key: key}
-	var info radmark.BlobInfo
+	// The upload hashes the bytes it holds itself, so the digest is the
+	// blob's whichever way the store took them.
 	var sum string
-	p.pending, info, sum, p.indexed, p.journaled, err = hc.CommitRecordHashing(ctx, key, meta)
+	p.pending, _, sum, p.indexed, p.journaled, err = hc.CommitRecordHashing(ctx, p.key, meta)
 	if err != nil {
 		return nil, radmark.WrapError(radmark.EUNAVAILABLE, err, "the blob store is unavailable")
 	}
 	p.wrote = true
 	if p.pending != nil {
 		p.indexed = p.pending.Indexed
-	} else if info.SHA256 != "" && info.SHA256 != sum {
-		p.indexDone()
-		_ = s.Blobs.Delete(context.WithoutCancel(ctx), key)
-		return nil, radmark.Errorf(radmark.EINVALID, "content changed while storing (sha256 %s, expected %s)", info.SHA256, sum)
 	}
 	rec.Instance.SHA256 = sum
 	return p, nil
+}
+
+// freshlyNamed names a new instance's bytes with a fresh key and encodes
+// the record the journal keeps, before the digest is known.
+func freshlyNamed(src Source, res *Result, rec *radmark.InstanceRecord, opts IngestOptions) (*prepared, []byte, error) {
+	key := newBlobKey()
+	rec.Instance.BlobKey = key
+	rec.Instance.Size = src.Size
+	meta, err := encodeJournalMeta(rec, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &prepared{res: res, record: rec, key: key}, meta, nil
 }
 
 // encodeJournalMeta is the record the journal keeps of an instance's
