@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,5 +182,59 @@ func TestSmoke(t *testing.T) {
 	entries, _ := os.ReadDir(o.workDir)
 	if len(entries) != 0 {
 		t.Errorf("temporary files left in %s: %v", o.workDir, entries)
+	}
+}
+
+// TestVersusSmoke compares a radmark build with itself (-versus): both
+// servers store every CT of every setting, and the table has a row per
+// setting with both rates.
+func TestVersusSmoke(t *testing.T) {
+	testenv.Long(t, "starts two servers")
+	o := options{radmarkSrc: testenv.RepoRoot(t), workDir: t.TempDir()}
+	o.radmark = filepath.Join(t.TempDir(), "radmark")
+	build := exec.Command("go", "build", "-o", o.radmark, "./cmd/radmark")
+	build.Dir = o.radmarkSrc
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build radmark: %v\n%s", err, out)
+	}
+	o.versus = o.radmark
+	smoke := smokePlan()
+	o.plan = &smoke
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := runWith(ctx, o, &stdout, &stderr); err != nil {
+		t.Fatalf("versus run: %v\n%s", err, stderr.String())
+	}
+	t.Logf("%s", stdout.String())
+	for _, setting := range smoke.ingestSettings {
+		row := ""
+		for line := range strings.Lines(stdout.String()) {
+			if strings.HasPrefix(line, "| "+setting.String()+" |") {
+				row = line
+			}
+		}
+		cells := strings.Split(row, "|")
+		if len(cells) != 7 || strings.TrimSpace(cells[2]) == "0.0" || strings.TrimSpace(cells[3]) == "0.0" {
+			t.Errorf("no row with both rates for %v: %q", setting, row)
+		}
+	}
+	if entries, _ := os.ReadDir(o.workDir); len(entries) != 0 {
+		t.Errorf("temporary files left in %s: %v", o.workDir, entries)
+	}
+}
+
+func TestVersusOptions(t *testing.T) {
+	for _, args := range [][]string{
+		{"-versus", "b", "-radmark", "a", "-out", "x.md"},
+		{"-versus", "b", "-radmark", "a", "-only", "qido"},
+		{"-versus", "b"},
+	} {
+		if _, err := parseOptions(args, io.Discard); err == nil {
+			t.Errorf("parseOptions(%q) accepted", args)
+		}
+	}
+	if o, err := parseOptions([]string{"-versus", "b", "-radmark", "a", "-only", "ingest"}, io.Discard); err != nil || o.versus != "b" {
+		t.Errorf("parseOptions of a valid -versus run: %+v, %v", o, err)
 	}
 }

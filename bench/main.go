@@ -68,6 +68,9 @@ type options struct {
 	only          []string
 	profileDir    string
 	radmarkSrc    string
+	// versus is a second radmark binary to compare with -radmark on
+	// STOW-RS ingest instead of Orthanc (see versus.go).
+	versus string
 	// plan overrides the full or quick plan (tests).
 	plan *plan
 	// command is how this run was started, printed so a reader can
@@ -92,6 +95,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	only := fs.String("only", "", "comma-separated subset of phases to run: "+strings.Join(phases, ","))
 	fs.StringVar(&o.profileDir, "profile", "", "also write CPU profiles of radmark for each phase into this directory (builds a profiling copy of radmark from -radmark-src; figures from such a run are not for the table)")
 	fs.StringVar(&o.radmarkSrc, "radmark-src", ".", "radmark source tree (module root), for -profile")
+	fs.StringVar(&o.versus, "versus", "", "instead of Orthanc, compare this second radmark binary with -radmark on STOW-RS ingest (two servers side by side, alternating rounds; a change's effect is then not lost in the machine's drift between runs)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -101,6 +105,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.radmark == "" && o.profileDir == "" {
 		fs.Usage()
 		return o, errors.New("-radmark is required (build it with `make build`, then -radmark bin/radmark)")
+	}
+	if o.versus != "" {
+		if o.out != "" || o.profileDir != "" || (*only != "" && *only != "ingest") {
+			return o, errors.New("-versus measures STOW-RS ingest only, and writes no report: it takes neither -out, -profile nor -only other than ingest")
+		}
+		if o.radmark == "" {
+			return o, errors.New("-versus needs -radmark, the build to compare with")
+		}
 	}
 	if *only != "" {
 		for _, p := range strings.Split(*only, ",") {
@@ -135,6 +147,9 @@ func runWith(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.close()
+	if o.versus != "" {
+		return b.versusRun(ctx, stdout)
+	}
 
 	rep := &report{opts: o, plan: b.plan, started: time.Now().UTC()}
 	rep.env = b.environment(ctx)

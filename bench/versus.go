@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// -versus compares two radmark builds on STOW-RS ingest. This machine's
+// speed drifts by 10–15 % between runs of the full benchmark, more than
+// most single changes gain, so comparing two runs says little. Here both
+// builds run side by side and take turns (the first one first on even
+// rounds, the second on odd ones), each round sending both the same new
+// CT, and the result is the median of the rounds' ratios: drift slower
+// than a round cancels out.
+
+// versusRounds is how many rounds each setting runs: twice the plan's
+// ingest repetitions.
+func (b *bench) versusRounds() int { return max(2, 2*b.plan.ingestReps) }
+
+// versusRun runs the comparison and prints a Markdown table on stdout.
+func (b *bench) versusRun(ctx context.Context, stdout io.Writer) error {
+	other, err := filepath.Abs(b.opts.versus)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(other); err != nil {
+		return fmt.Errorf("-versus binary: %w", err)
+	}
+	var servers [2]*server
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	for i, bin := range []string{b.radmarkBin, other} {
+		dir := filepath.Join(b.tmp, fmt.Sprintf("versus-%c", 'A'+i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if servers[i], err = startRadmark(ctx, bin, dir, false); err != nil {
+			return err
+		}
+		servers[i].name = fmt.Sprintf("radmark %c (%s)", 'A'+i, bin)
+	}
+	b.logf("versus: A %s at %s, B %s at %s", b.radmarkBin, servers[0].root, other, servers[1].root)
+
+	// Warm-up, untimed: the same CT into both.
+	warm, err := generateCT(b.plan.ingestCT, 1)
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if _, err := sendStow(ctx, s, stowBodies(warm.files, warm.uids, 10), 2); err != nil {
+			return fmt.Errorf("warm-up of %s: %w", s.name, err)
+		}
+	}
+
+	rounds := b.versusRounds()
+	fmt.Fprintf(stdout, "A: `%s`, B: `%s`; %s CT, %d rounds per setting, medians.\n\n", b.radmarkBin, other, b.plan.ingestCT, rounds)
+	fmt.Fprintln(stdout, "| uploader setting | A files/s | B files/s | B/A (median of the rounds' ratios) | rounds' B/A, lowest – highest |")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|---|")
+	for si, setting := range b.plan.ingestSettings {
+		var rates [2][]float64
+		var ratios []float64
+		for r := range rounds {
+			var cts []*ctSeries
+			var bodies []stowBody
+			files := 0
+			for k := range setting.seriesCount() {
+				ct, err := generateCT(b.plan.ingestCT, uint64(2000+1000*si+10*r+k))
+				if err != nil {
+					return err
+				}
+				cts = append(cts, ct)
+				files += len(ct.files)
+				bodies = append(bodies, stowBodies(ct.files, ct.uids, setting.perRequest)...)
+			}
+			order := []int{0, 1}
+			if r%2 == 1 {
+				order = []int{1, 0}
+			}
+			var rate [2]float64
+			for _, i := range order {
+				quiesce(servers[:]...)
+				elapsed, err := sendStow(ctx, servers[i], bodies, setting.concurrency)
+				if err != nil {
+					return err
+				}
+				rate[i] = float64(files) / elapsed.Seconds()
+			}
+			for _, ct := range cts {
+				if err := b.checkStored(ctx, servers, ct); err != nil {
+					return err
+				}
+			}
+			rates[0] = append(rates[0], rate[0])
+			rates[1] = append(rates[1], rate[1])
+			ratios = append(ratios, rate[1]/rate[0])
+			b.logf("versus %v, round %d: A %.1f, B %.1f files/s", setting, r+1, rate[0], rate[1])
+		}
+		lo, hi := ratios[0], ratios[0]
+		for _, q := range ratios {
+			lo, hi = min(lo, q), max(hi, q)
+		}
+		fmt.Fprintf(stdout, "| %v | %.1f | %.1f | %.3f | %.3f – %.3f |\n", setting, medianFloat(rates[0]), medianFloat(rates[1]), medianFloat(ratios), lo, hi)
+	}
+	return nil
+}
