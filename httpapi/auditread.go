@@ -59,8 +59,8 @@ func (s *Server) guardedDICOMweb(h http.HandlerFunc) http.HandlerFunc {
 // storeAudited serves a store request and records its event with what it
 // stores: the ingest appends the event to the audit chain in the index
 // transaction of the request's instances (archive.RequestAudit), so an
-// upload costs one durable commit, not two, and the event is never stored
-// without the upload it records or the other way round. A request that
+// upload costs one durable commit, not two, and no instance is stored
+// without the event of the request that sent it. A request that
 // stores nothing (every part refused, a bad request) has its event
 // recorded before its answer goes out; if that fails, the answer is a 503
 // instead — nothing is answered whose request is not on the trail.
