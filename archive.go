@@ -174,13 +174,17 @@ type PutOptions struct {
 	BeforeCommit func() error
 	// Audit are events appended to the audit chain in the same
 	// transaction, after the records' work and BeforeCommit: a store
-	// request and its record commit together. An event whose ID is on the
-	// chain already is left as it is, so that indexing again what a crash
-	// may have lost (the blob journal's replay) is idempotent for events
-	// as it is for records. The events' Seq, PrevHash and Hash are set
-	// once the transaction committed; the error return means none was
-	// appended.
+	// request and its record commit together. Each must be new to the
+	// chain (an ID already there fails the transaction), unless Replay.
+	// The events' Seq, PrevHash and Hash are set once the transaction
+	// committed; the error return means none was appended.
 	Audit []*AuditEvent
+	// Replay says the records and events may have been committed already
+	// (the blob journal indexing again what a crash may have lost): an
+	// event whose ID is on the chain is then left as it is, so that the
+	// replay is idempotent for events as it is for records. Only a replay
+	// pays for looking the IDs up.
+	Replay bool
 }
 
 // Level is a level of the DICOM information model.

@@ -95,7 +95,7 @@ func (s *Service) EnableIndexJournal(ctx context.Context) (int, error) {
 			}
 			inst.SHA256 = info.SHA256
 		}
-		opts := radmark.PutOptions{Overwrite: m.Overwrite}
+		opts := radmark.PutOptions{Overwrite: m.Overwrite, Replay: true}
 		if m.Audit != nil {
 			// Appended unless the lost commit was not lost after all, or
 			// an earlier record of the same request brought it back.

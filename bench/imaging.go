@@ -128,18 +128,14 @@ func (b *bench) measureIngest(ctx context.Context, servers [2]*server, rep *repo
 	for si, setting := range b.plan.ingestSettings {
 		row := ingestRow{setting: setting}
 		for r := 0; r < b.plan.ingestReps; r++ {
-			var cts []*ctSeries
-			var bodies []stowBody
+			cts, bodies, err := b.ingestWorkload(setting, func(k int) uint64 { return uint64(1000 + 100*si + 10*k + r) })
+			if err != nil {
+				return err
+			}
 			row.files, row.bytes = 0, 0
-			for k := range setting.seriesCount() {
-				ct, err := generateCT(b.plan.ingestCT, uint64(1000+100*si+10*k+r))
-				if err != nil {
-					return err
-				}
-				cts = append(cts, ct)
+			for _, ct := range cts {
 				row.files += len(ct.files)
 				row.bytes += ct.bytes
-				bodies = append(bodies, stowBodies(ct.files, ct.uids, setting.perRequest)...)
 			}
 			for _, s := range inTurn(r, servers) {
 				quiesce(servers[:]...)
@@ -161,6 +157,23 @@ func (b *bench) measureIngest(ctx context.Context, servers [2]*server, rep *repo
 		rep.ingest = append(rep.ingest, row)
 	}
 	return nil
+}
+
+// ingestWorkload is what one timed run of setting sends: its CTs (the
+// k-th generated with seed(k), new UIDs for a new seed) and their STOW-RS
+// bodies.
+func (b *bench) ingestWorkload(setting stowSetting, seed func(k int) uint64) ([]*ctSeries, []stowBody, error) {
+	var cts []*ctSeries
+	var bodies []stowBody
+	for k := range setting.seriesCount() {
+		ct, err := generateCT(b.plan.ingestCT, seed(k))
+		if err != nil {
+			return nil, nil, err
+		}
+		cts = append(cts, ct)
+		bodies = append(bodies, stowBodies(ct.files, ct.uids, setting.perRequest)...)
+	}
+	return cts, bodies, nil
 }
 
 // measureCLIIngest times `radmark ingest --data` (no server) of the CT's

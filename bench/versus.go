@@ -66,17 +66,13 @@ func (b *bench) versusRun(ctx context.Context, stdout io.Writer) error {
 		var rates [2][]float64
 		var ratios []float64
 		for r := range rounds {
-			var cts []*ctSeries
-			var bodies []stowBody
+			cts, bodies, err := b.ingestWorkload(setting, func(k int) uint64 { return uint64(2000 + 1000*si + 10*r + k) })
+			if err != nil {
+				return err
+			}
 			files := 0
-			for k := range setting.seriesCount() {
-				ct, err := generateCT(b.plan.ingestCT, uint64(2000+1000*si+10*r+k))
-				if err != nil {
-					return err
-				}
-				cts = append(cts, ct)
+			for _, ct := range cts {
 				files += len(ct.files)
-				bodies = append(bodies, stowBodies(ct.files, ct.uids, setting.perRequest)...)
 			}
 			order := []int{0, 1}
 			if r%2 == 1 {

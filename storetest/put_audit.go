@@ -11,7 +11,8 @@ import (
 // records' transaction — whether the records are stored, duplicates or
 // refused one by one, since the request they record happened — never
 // when that transaction fails, and only once however often the same
-// events are put again (a journal replay).
+// events are put again as a journal replay (PutOptions.Replay); outside a
+// replay an event already on the chain fails the transaction.
 func testPutAudit(t *testing.T, open Opener) {
 	s := open(t)
 	chain, ok := s.(radmark.AuditStore)
@@ -32,7 +33,13 @@ func testPutAudit(t *testing.T, open Opener) {
 
 	// Put again, as a replay after a crash that lost nothing: the record
 	// is a duplicate and the event is on the chain already.
-	if got := statuses(put(t, s, withEvent(&replay), rec)); got[0] != "duplicate" {
+	again := *stored
+	if _, err := s.PutInstances(ctx(t), []*radmark.InstanceRecord{rec}, withEvent(&again)); err == nil {
+		t.Fatal("an event already on the chain was accepted outside a replay")
+	}
+	replayed := withEvent(&replay)
+	replayed.Replay = true
+	if got := statuses(put(t, s, replayed, rec)); got[0] != "duplicate" {
 		t.Fatalf("put again: %v", got)
 	}
 	if n := chainLen(t, chain); n != 1 {

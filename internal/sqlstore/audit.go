@@ -129,8 +129,17 @@ ON CONFLICT DO NOTHING RETURNING seq`, args...)
 	return nil
 }
 
+// appendPutEvents appends an index transaction's events
+// (PutOptions.Audit), skipping those already on the chain on a replay.
+func (s *Store) appendPutEvents(ctx context.Context, tx *sql.Tx, opts radmark.PutOptions, staged []radmark.AuditEvent) error {
+	if opts.Replay {
+		return s.appendNewEvents(ctx, tx, staged)
+	}
+	return s.appendEvents(ctx, tx, staged)
+}
+
 // appendNewEvents is appendEvents for the events whose ID is not on the
-// chain yet; the others are left as they are (PutOptions.Audit).
+// chain yet; the others are left as they are (PutOptions.Replay).
 func (s *Store) appendNewEvents(ctx context.Context, tx *sql.Tx, staged []radmark.AuditEvent) error {
 	if len(staged) == 0 {
 		return nil

@@ -92,7 +92,7 @@ func (s *Store) PutInstancesAt(ctx context.Context, now time.Time, records []*ra
 		if len(staged) > 0 {
 			// The events are stored all the same: the request they
 			// record happened.
-			if err := s.mutateOnce(ctx, nil, func(tx *sql.Tx) error { return s.appendNewEvents(ctx, tx, staged) }); err != nil {
+			if err := s.mutateOnce(ctx, nil, func(tx *sql.Tx) error { return s.appendPutEvents(ctx, tx, opts, staged) }); err != nil {
 				return nil, fmt.Errorf("index instances: %w", err)
 			}
 			appended = true
@@ -536,7 +536,7 @@ func (s *Store) commitPut(ctx context.Context, tx *sql.Tx, opts radmark.PutOptio
 			return fmt.Errorf("before commit: %w", err)
 		}
 	}
-	if err := s.appendNewEvents(ctx, tx, events); err != nil {
+	if err := s.appendPutEvents(ctx, tx, opts, events); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
