@@ -2,8 +2,10 @@ package exchange_test
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/radmark/radmark/exchange"
 	"github.com/radmark/radmark/internal/testenv"
 	"github.com/radmark/radmark/labelmap"
+	"github.com/radmark/radmark/rtstruct"
 )
 
 type pyRTROI struct {
@@ -28,6 +31,17 @@ type pyRTROI struct {
 	Volume    float64        `json:"volume"`
 	Voxels    [][]any        `json:"voxels"`
 	OffSlice  int            `json:"offslice"`
+	Marks     []pyRTMark     `json:"marks"`
+}
+
+// pyRTMark is a POINT or OPEN_PLANAR contour placed by pydicom on the
+// nearest slice.
+type pyRTMark struct {
+	Type     string       `json:"type"`
+	LPS      [][3]float64 `json:"lps"`
+	Image    string       `json:"image"`
+	Distance float64      `json:"distance"`
+	Pixels   [][2]float64 `json:"pixels"`
 }
 
 type pyRT struct {
@@ -191,7 +205,8 @@ func TestRTSTRUCTSphereRoundTrip(t *testing.T) {
 
 // TestImportSharedRTSTRUCT imports the shipped RTSTRUCT on the lung CT
 // and compares every ROI's voxels with pydicom's independent
-// rasterisation of the same contours.
+// rasterisation of the same contours, and its marker point with where
+// pydicom places it.
 func TestImportSharedRTSTRUCT(t *testing.T) {
 	data := testenv.SharedData(t)
 	series := filepath.Join(data, "ct", "tcia_lung-pet-ct-dx_A0002_chest-8mm")
@@ -217,13 +232,39 @@ func TestImportSharedRTSTRUCT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := 0
+	closed, marks := 0, 0
 	for _, r := range py.ROIs {
 		if r.OffSlice > 0 {
 			t.Errorf("pydicom finds %d contours of %q on no slice", r.OffSlice, r.Name)
 		}
+		for _, m := range r.Marks {
+			marks++
+			var found bool
+			for _, it := range res.Revision.Content.Items {
+				l, _ := schema.Label(it.Label)
+				if l.Name != r.Name || it.Image == nil || string(it.Image.SOPInstanceUID) != m.Image {
+					continue
+				}
+				switch {
+				case m.Type == "POINT" && it.Kind == radmark.KindLandmark:
+					found = len(it.LPS) == 1 && dist3(it.LPS[0], m.LPS[0]) < 1e-3
+				case m.Type == "OPEN_PLANAR" && it.Kind == radmark.KindContour && len(it.Points) == len(m.Pixels):
+					found = !it.Closed
+					for i, p := range it.Points {
+						found = found && math.Abs(p[0]-m.Pixels[i][0]) < 1e-3 && math.Abs(p[1]-m.Pixels[i][1]) < 1e-3
+					}
+				}
+				if found {
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%q: pydicom places a %s at %v on %s (%.2f mm off its plane); radmark's items %+v", r.Name, m.Type, m.LPS, m.Image, m.Distance, res.Revision.Content.Items)
+			}
+			t.Logf("%q: a %s on %s, as pydicom", r.Name, m.Type, m.Image)
+		}
 		if len(r.Voxels) == 0 {
-			if !strings.Contains(strings.Join(res.Skipped, ";"), r.Name) {
+			if len(r.Marks) == 0 && !strings.Contains(strings.Join(res.Skipped, ";"), r.Name) {
 				t.Errorf("ROI %q (%v) has no voxels and is not reported: %v", r.Name, r.Types, res.Skipped)
 			}
 			continue
@@ -270,6 +311,9 @@ func TestImportSharedRTSTRUCT(t *testing.T) {
 	}
 	if closed == 0 || res.ROIs != closed {
 		t.Errorf("%d ROIs imported, pydicom has %d with closed contours", res.ROIs, closed)
+	}
+	if marks == 0 || res.Points+res.Lines != marks {
+		t.Errorf("%d points and %d lines imported, pydicom places %d", res.Points, res.Lines, marks)
 	}
 }
 
@@ -319,4 +363,176 @@ func TestImportRTSTRUCTBadInput(t *testing.T) {
 	if len(sets) != 1 {
 		t.Errorf("%d sets after failed imports", len(sets))
 	}
+}
+
+// TestImportRTSTRUCTPointsAndLines adds to an exported structure set an
+// ROI of points of interest (one on a slice, one a slice before the
+// first) and one
+// of an open line, and imports it: the points become landmarks, the line
+// an open contour, the point off the series is reported; importing again
+// replaces them; a structure set of points only keeps the segmentation.
+func TestImportRTSTRUCTPointsAndLines(t *testing.T) {
+	e, rev, _ := sphereEnv(t)
+	ctx := t.Context()
+	ds, err := e.x.RTSTRUCT(ctx, e.op, rev.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := rtstruct.Decode(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ser, err := e.x.Series(ctx, radmark.UID(ss.Referenced[0].UID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := ser.Volume.Grid
+	if g.Spacing[2] <= 1 {
+		t.Fatalf("slice spacing %.2f mm: a point a slice before the first would be within a millimetre of it", g.Spacing[2])
+	}
+	onSlice := g.IndexToLPS(40.5, 50.25, 7)
+	offSeries := g.IndexToLPS(10, 12, -1)
+	line := [][3]float64{g.IndexToLPS(20, 30, 12), g.IndexToLPS(25.5, 31, 12), g.IndexToLPS(33, 40.75, 12)}
+	ss.ROIs = append(ss.ROIs,
+		rtstruct.ROI{Number: 90, Name: "Fiducial", FrameOfReference: ss.FrameOfReference, Contours: []rtstruct.Contour{
+			{Type: rtstruct.Point, Points: [][3]float64{onSlice}},
+			{Type: rtstruct.Point, Points: [][3]float64{offSeries}},
+		}},
+		rtstruct.ROI{Number: 91, Name: "Catheter", FrameOfReference: ss.FrameOfReference, Algorithm: "MANUAL", Contours: []rtstruct.Contour{
+			{Type: rtstruct.OpenPlanar, Points: line, Images: []rtstruct.Image{{SOPClass: ser.SOPClass[g.Slices[12].Image.SOPInstanceUID], SOPInstance: string(g.Slices[12].Image.SOPInstanceUID)}}},
+		}})
+	encode := func(ss *rtstruct.StructureSet) []byte {
+		out, err := rtstruct.Encode(ss, ser.Header, rtstruct.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writeDICOM(t, filepath.Join(t.TempDir(), "rt.dcm"), out)
+	}
+	data := encode(ss)
+	opt := exchange.ImportOptions{Project: e.project.ID, Reader: "reader-3"}
+	if _, err := e.x.ImportRTSTRUCT(ctx, e.op, data, opt); err == nil || !strings.Contains(err.Error(), `"Fiducial"`) || !strings.Contains(err.Error(), "(landmark)") {
+		t.Fatalf("import without --add-labels: %v", err)
+	}
+	opt.AddLabels = true
+	res, err := e.x.ImportRTSTRUCT(ctx, e.op, data, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ROIs != 2 || res.Points != 1 || res.Lines != 1 || len(res.Skipped) != 1 || !strings.Contains(res.Skipped[0], "ROI 90") || !strings.Contains(res.Skipped[0], "contour 2") {
+		t.Fatalf("imported %d ROIs, %d points, %d lines; skipped %q", res.ROIs, res.Points, res.Lines, res.Skipped)
+	}
+	schema, err := e.ann.Schema(ctx, e.project.ID, res.Revision.Content.SchemaVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := func(rev *radmark.Revision) map[radmark.Kind][]radmark.Item {
+		out := map[radmark.Kind][]radmark.Item{}
+		for _, it := range rev.Content.Items {
+			out[it.Kind] = append(out[it.Kind], it)
+		}
+		return out
+	}
+	got := marks(res.Revision)
+	if len(got[radmark.KindLandmark]) != 1 || len(got[radmark.KindContour]) != 1 || len(got[radmark.KindSegmentation]) != 2 {
+		t.Fatalf("items %+v", res.Revision.Content.Items)
+	}
+	lm, ct := got[radmark.KindLandmark][0], got[radmark.KindContour][0]
+	if l, _ := schema.Label(lm.Label); l.Name != "Fiducial" || !slices.Contains(l.Kinds, radmark.KindLandmark) {
+		t.Errorf("landmark labelled %+v", l)
+	}
+	if l, _ := schema.Label(ct.Label); l.Name != "Catheter" || !slices.Contains(l.Kinds, radmark.KindContour) {
+		t.Errorf("contour labelled %+v", l)
+	}
+	if len(lm.LPS) != 1 || dist3(lm.LPS[0], onSlice) > 1e-3 || lm.Image == nil || lm.Image.SOPInstanceUID != g.Slices[7].Image.SOPInstanceUID {
+		t.Errorf("landmark %+v, want %v on slice 7 (%s)", lm, onSlice, g.Slices[7].Image.SOPInstanceUID)
+	}
+	wantLine := [][2]float64{{20.5, 30.5}, {26, 31.5}, {33.5, 41.25}}
+	if ct.Closed || ct.Image == nil || ct.Image.SOPInstanceUID != g.Slices[12].Image.SOPInstanceUID || len(ct.Points) != len(wantLine) {
+		t.Fatalf("contour %+v", ct)
+	}
+	for i, p := range ct.Points {
+		if math.Abs(p[0]-wantLine[i][0]) > 1e-3 || math.Abs(p[1]-wantLine[i][1]) > 1e-3 {
+			t.Errorf("contour point %d at %v, want %v", i, p, wantLine[i])
+		}
+	}
+	if ct.Source.Type != "human" {
+		t.Errorf("a MANUAL ROI's line comes from %+v", ct.Source)
+	}
+
+	// exported, they are a POINT and an OPEN_PLANAR contour that
+	// dciodvfy accepts, pydicom places where they were, and an import as
+	// another reader gives back
+	out, err := e.x.RTSTRUCT(ctx, e.op, res.Revision.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "marks.rtstruct.dcm")
+	exported := writeDICOM(t, path, out)
+	dciodvfy(t, path)
+	var py pyRT
+	python(t, &py, "read_rtstruct.py", path, "2", phantomDir(t))
+	placed := map[string]pyRTMark{}
+	for _, r := range py.ROIs {
+		for _, m := range r.Marks {
+			placed[r.Name] = m
+		}
+	}
+	if m := placed["Fiducial"]; m.Type != "POINT" || dist3(m.LPS[0], onSlice) > 1e-3 || m.Image != string(g.Slices[7].Image.SOPInstanceUID) || m.Distance > 1e-3 {
+		t.Errorf("exported fiducial as pydicom reads it: %+v", m)
+	}
+	if m := placed["Catheter"]; m.Type != "OPEN_PLANAR" || len(m.Pixels) != len(wantLine) || m.Image != string(g.Slices[12].Image.SOPInstanceUID) {
+		t.Errorf("exported catheter as pydicom reads it: %+v", m)
+	} else {
+		for i, p := range m.Pixels {
+			if math.Abs(p[0]-wantLine[i][0]) > 1e-3 || math.Abs(p[1]-wantLine[i][1]) > 1e-3 {
+				t.Errorf("exported catheter point %d at %v, want %v", i, p, wantLine[i])
+			}
+		}
+	}
+	back, err := e.x.ImportRTSTRUCT(ctx, e.op, exported, exchange.ImportOptions{Project: e.project.ID, Reader: "reader-4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(a, b [2]float64) bool { return math.Abs(a[0]-b[0]) < 1e-3 && math.Abs(a[1]-b[1]) < 1e-3 }
+	if b := marks(back.Revision); len(b[radmark.KindLandmark]) != 1 || len(b[radmark.KindContour]) != 1 ||
+		dist3(b[radmark.KindLandmark][0].LPS[0], onSlice) > 1e-3 || !slices.EqualFunc(b[radmark.KindContour][0].Points, ct.Points, near) {
+		t.Errorf("imported back: %+v", back.Revision.Content.Items)
+	}
+
+	// again: the points and lines are replaced, not added
+	again, err := e.x.ImportRTSTRUCT(ctx, e.op, data, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(again.Revision.Content.Items); n != len(res.Revision.Content.Items) {
+		t.Errorf("second import holds %d items, the first %d", n, len(res.Revision.Content.Items))
+	}
+
+	// points only: the segmentation stays, the line goes
+	ss.ROIs = []rtstruct.ROI{ss.ROIs[len(ss.ROIs)-2]}
+	ss.SOPInstanceUID += ".1"
+	only, err := e.x.ImportRTSTRUCT(ctx, e.op, encode(ss), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = marks(only.Revision)
+	if len(got[radmark.KindLandmark]) != 1 || len(got[radmark.KindContour]) != 0 || len(got[radmark.KindSegmentation]) != 2 ||
+		!reflect.DeepEqual(only.Revision.Content.Labelmaps, again.Revision.Content.Labelmaps) {
+		t.Errorf("points-only import: items %+v, labelmaps %+v (before %+v)", only.Revision.Content.Items, only.Revision.Content.Labelmaps, again.Revision.Content.Labelmaps)
+	}
+}
+
+func dist3(a, b [3]float64) float64 {
+	return math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2]))
+}
+
+// phantomDir writes the phantom CT's slices to files of a folder of
+// their own.
+func phantomDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for i, ds := range ctPhantom(t).Instances {
+		writeDICOM(t, filepath.Join(dir, fmt.Sprintf("slice%03d.dcm", i)), ds)
+	}
+	return dir
 }

@@ -394,6 +394,20 @@ func (s *Service) readerSet(ctx context.Context, op annotation.Op, opt ImportOpt
 // saveSegmentation saves layers and their items as the next revision of
 // the reader's set on the series, replacing the set's segmentation there.
 func (s *Service) saveSegmentation(ctx context.Context, op annotation.Op, opt ImportOptions, sr *Series, schema *radmark.LabelSchema, layers map[int]*labelmap.Volume, items []radmark.Item, message string) (*radmark.Revision, error) {
+	return s.saveImport(ctx, op, opt, sr, schema, layers, items, importMarks{}, message)
+}
+
+// importMarks are the items an import places besides segments, named
+// prefix-N: they replace the items named so on the series' images (an
+// earlier import's).
+type importMarks struct {
+	prefix string
+	items  []radmark.Item
+}
+
+// saveImport is saveSegmentation with marks; with no layers it leaves
+// the segmentation as it is.
+func (s *Service) saveImport(ctx context.Context, op annotation.Op, opt ImportOptions, sr *Series, schema *radmark.LabelSchema, layers map[int]*labelmap.Volume, items []radmark.Item, marks importMarks, message string) (*radmark.Revision, error) {
 	set, err := s.readerSet(ctx, op, opt, sr)
 	if err != nil {
 		return nil, err
@@ -408,7 +422,7 @@ func (s *Service) saveSegmentation(ctx context.Context, op annotation.Op, opt Im
 		}
 		onSeries := map[int]bool{}
 		for _, m := range head.Content.Labelmaps {
-			if m.SeriesUID == sr.UID {
+			if m.SeriesUID == sr.UID && len(layers) > 0 {
 				onSeries[m.Layer] = true
 				if layers[m.Layer] == nil {
 					req.Labelmaps = append(req.Labelmaps, annotation.LabelmapEdit{Layer: m.Layer, Remove: true})
@@ -419,6 +433,12 @@ func (s *Service) saveSegmentation(ctx context.Context, op annotation.Op, opt Im
 			if it.Kind == radmark.KindSegmentation && it.Segment != nil && (onSeries[it.Segment.Layer] || layers[it.Segment.Layer] != nil) {
 				removed[it.ID] = true
 				continue
+			}
+			if marks.prefix != "" && strings.HasPrefix(it.ID, marks.prefix) && it.Image != nil {
+				if _, ok := sr.Volume.Grid.SliceOf(*it.Image); ok {
+					removed[it.ID] = true
+					continue
+				}
 			}
 			taken[it.ID] = true
 			req.Items = append(req.Items, it)
@@ -436,6 +456,14 @@ func (s *Service) saveSegmentation(ctx context.Context, op annotation.Op, opt Im
 		}
 		taken[id] = true
 		it.ID = id
+		req.Items = append(req.Items, it)
+	}
+	n := 0
+	for _, it := range marks.items {
+		for n++; taken[fmt.Sprintf("%s%d", marks.prefix, n)]; n++ {
+		}
+		it.ID = fmt.Sprintf("%s%d", marks.prefix, n)
+		taken[it.ID] = true
 		req.Items = append(req.Items, it)
 	}
 	for _, l := range sortedLayers(layers) {

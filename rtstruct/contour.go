@@ -142,43 +142,26 @@ func SliceContours(g *volume.Grid, k int, mask []byte) [][][3]float64 {
 }
 
 // Rasterise fills an ROI's closed planar contours onto grid g: each
-// contour must lie on one slice of the grid (to a tenth of the slice
-// spacing) and reference, if any, images of the grid; the contours of one
-// slice are filled together by the even-odd rule, so a contour inside
-// another is a hole. It returns the masks by slice (Columns×Rows bytes, 1
-// inside) and how many contours it skipped as not closed planar (points,
-// open polylines).
+// contour must lie on one slice of the grid (see OnSlice) and reference,
+// if any, images of the grid; the contours of one slice are filled
+// together by the even-odd rule, so a contour inside another is a hole.
+// It returns the masks by slice (Columns×Rows bytes, 1 inside) and how
+// many contours it skipped as not closed planar (points, open polylines).
 func Rasterise(g *volume.Grid, r *ROI) (map[int][]byte, int, error) {
 	bySlice := map[int][][][2]float64{}
 	skipped := 0
-	tol := max(0.1*g.Spacing[2], 0.05) / g.Spacing[2] // in slice index units
 	for n, c := range r.Contours {
 		what := fmt.Sprintf("ROI %d (%q) contour %d", r.Number, r.Name, n+1)
 		if c.Type != ClosedPlanar {
 			skipped++
 			continue
 		}
-		for _, im := range c.Images {
-			if _, ok := g.SliceOf(radmark.ImageRef{SOPInstanceUID: radmark.UID(im.SOPInstance), Frame: im.Frame}); !ok {
-				return nil, 0, radmark.Errorf(radmark.EINVALID, "%s is on image %s, which is not in the series", what, im.SOPInstance)
-			}
-		}
 		if len(c.Points) < 3 {
 			return nil, 0, radmark.Errorf(radmark.EINVALID, "%s is a closed planar contour of %d points", what, len(c.Points))
 		}
-		poly := make([][2]float64, len(c.Points))
-		k := -1
-		for i, p := range c.Points {
-			ijk := g.LPSToIndex(p)
-			kk := int(math.Round(ijk[2]))
-			if math.Abs(ijk[2]-float64(kk)) > tol || (k >= 0 && kk != k) {
-				return nil, 0, radmark.Errorf(radmark.EINVALID, "%s: point (%.2f, %.2f, %.2f) lies between slices of the series (slice index %.2f)", what, p[0], p[1], p[2], ijk[2])
-			}
-			if kk < 0 || kk >= g.NumSlices {
-				return nil, 0, radmark.Errorf(radmark.EINVALID, "%s: point (%.2f, %.2f, %.2f) lies outside the series' %d slices (slice index %.2f)", what, p[0], p[1], p[2], g.NumSlices, ijk[2])
-			}
-			k = kk
-			poly[i] = [2]float64{ijk[0] + 0.5, ijk[1] + 0.5}
+		k, poly, err := OnSlice(g, what, c)
+		if err != nil {
+			return nil, 0, err
 		}
 		bySlice[k] = append(bySlice[k], poly)
 	}
@@ -192,4 +175,33 @@ func Rasterise(g *volume.Grid, r *ROI) (map[int][]byte, int, error) {
 		}
 	}
 	return out, skipped, nil
+}
+
+// OnSlice places a planar contour on the slice of g it lies on (to a
+// tenth of the slice spacing, as planning systems round positions) and
+// returns the slice and the points in image coordinates. The images the
+// contour references, if any, must be in the grid; what names the
+// contour in errors.
+func OnSlice(g *volume.Grid, what string, c Contour) (int, [][2]float64, error) {
+	for _, im := range c.Images {
+		if _, ok := g.SliceOf(radmark.ImageRef{SOPInstanceUID: radmark.UID(im.SOPInstance), Frame: im.Frame}); !ok {
+			return 0, nil, radmark.Errorf(radmark.EINVALID, "%s is on image %s, which is not in the series", what, im.SOPInstance)
+		}
+	}
+	tol := max(0.1*g.Spacing[2], 0.05) / g.Spacing[2] // in slice index units
+	poly := make([][2]float64, len(c.Points))
+	k := -1
+	for i, p := range c.Points {
+		ijk := g.LPSToIndex(p)
+		kk := int(math.Round(ijk[2]))
+		if math.Abs(ijk[2]-float64(kk)) > tol || (k >= 0 && kk != k) {
+			return 0, nil, radmark.Errorf(radmark.EINVALID, "%s: point (%.2f, %.2f, %.2f) lies between slices of the series (slice index %.2f)", what, p[0], p[1], p[2], ijk[2])
+		}
+		if kk < 0 || kk >= g.NumSlices {
+			return 0, nil, radmark.Errorf(radmark.EINVALID, "%s: point (%.2f, %.2f, %.2f) lies outside the series' %d slices (slice index %.2f)", what, p[0], p[1], p[2], g.NumSlices, ijk[2])
+		}
+		k = kk
+		poly[i] = [2]float64{ijk[0] + 0.5, ijk[1] + 0.5}
+	}
+	return k, poly, nil
 }

@@ -42,9 +42,12 @@ with no place on the series are listed.
 
 An RTSTRUCT's ROIs are rasterised onto the series it references (its
 frame of reference must be the series'): closed planar contours filled
-even-odd at pixel centres, overlapping ROIs in separate layers, labelled
-by identification code or name (--add-labels adds unknown ones). Like a
-SEG it replaces the set's segmentation on that series.
+even-odd at pixel centres, overlapping ROIs in separate layers; POINT
+contours become landmarks on their slice (points more than 1 mm from
+every slice are listed), OPEN_PLANAR ones open contours; all labelled by
+identification code or name (--add-labels adds unknown ones, or the kind
+to an ROI's label). Like a SEG it replaces the set's segmentation on that
+series, and the points and lines of an earlier RTSTRUCT import there.
 
 Offline it works on the data directory; with --server URL [--token T] the
 file is uploaded to the server, which imports it into one's own annotation

@@ -5,8 +5,11 @@
 # spacing given as argv[2]). With a series folder as argv[3] it also
 # rasterises every closed planar contour independently: even-odd at pixel
 # centres on the slice whose ImagePositionPatient is in the contour's
-# plane, and lists the voxels as [SOPInstanceUID, column, row]. Prints
-# JSON.
+# plane, and lists the voxels as [SOPInstanceUID, column, row]; and
+# places every POINT and OPEN_PLANAR contour on the slice nearest its
+# first point: "marks" lists each one's type, patient points, that
+# slice's SOPInstanceUID, the first point's distance from its plane (mm)
+# and the points in pixel-corner image coordinates. Prints JSON.
 import json, os, sys
 import pydicom
 
@@ -54,6 +57,19 @@ def rasterise(pts):
         return out
     return None
 
+def place(pts):
+    best = None
+    for im in slices:
+        o = [float(v) for v in im.ImagePositionPatient]
+        iop = [float(v) for v in im.ImageOrientationPatient]
+        r, c = iop[:3], iop[3:]
+        d = abs(dot(sub(pts[0], o), cross(r, c)))
+        if best is None or d < best[0]:
+            best = (d, im, o, r, c)
+    d, im, o, r, c = best
+    dr, dc = float(im.PixelSpacing[0]), float(im.PixelSpacing[1])
+    return str(im.SOPInstanceUID), d, [[dot(sub(p, o), r) / dc + 0.5, dot(sub(p, o), c) / dr + 0.5] for p in pts]
+
 names = {int(r.ROINumber): r for r in ds.StructureSetROISequence}
 codes = {}
 for ob in ds.get("RTROIObservationsSequence", []):
@@ -65,7 +81,7 @@ for rc in ds.ROIContourSequence:
     num = int(rc.ReferencedROINumber)
     roi = {"number": num, "name": str(names[num].ROIName), "algorithm": str(names[num].get("ROIGenerationAlgorithm", "")),
            "color": [int(v) for v in rc.get("ROIDisplayColor", [])], "code": codes.get(num), "types": {}, "contours": 0, "volume": 0.0,
-           "voxels": None, "offslice": 0}
+           "voxels": None, "offslice": 0, "marks": []}
     parity = {}
     for c in rc.get("ContourSequence", []):
         t = str(c.ContourGeometricType)
@@ -73,6 +89,9 @@ for rc in ds.ROIContourSequence:
         roi["contours"] += 1
         d = [float(v) for v in c.ContourData]
         pts = [d[i:i+3] for i in range(0, len(d), 3)]
+        if t in ("POINT", "OPEN_PLANAR") and slices:
+            uid, d, pix = place(pts)
+            roi["marks"].append({"type": t, "lps": pts, "image": uid, "distance": d, "pixels": pix})
         if t != "CLOSED_PLANAR":
             continue
         s = [0.0, 0.0, 0.0]
