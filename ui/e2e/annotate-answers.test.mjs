@@ -1,12 +1,12 @@
 // End-to-end tests of the classification form at every level the label
-// schema has (study, series, image and annotation item), checked through
-// the API. Phantom facts as in viewer.test.mjs: CTSmall is 128×128×64
+// schema has (study, series, image and annotation item, a painted segment
+// among them), checked through the API. Phantom facts as in viewer.test.mjs: CTSmall is 128×128×64
 // voxels of 2 mm, middle axial slice z = 0, lungs around (±55, 0, 70).
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 
 import { apiToken, browserUnavailable, waitFor } from './harness.mjs';
-import { at, drag, moveTo, saveNow, annotationSuite } from './annotate-helpers.mjs';
+import { at, drag, moveTo, paintDiscs, saveNow, annotationSuite } from './annotate-helpers.mjs';
 
 const skip = await browserUnavailable();
 const key = (a) => JSON.stringify([a.question, a.image ?? '', a.item ?? '']);
@@ -70,16 +70,29 @@ describe('classification answers per study, image and annotation', { skip, timeo
     await page.click('[data-testid=item-ellipse_roi]');
     await radio('lung-rads', '4A').check();
 
+    // A second nodule, painted: picking its segment among the labels makes it what the question is about.
+    await page.click('[data-testid=atool-Brush]');
+    await page.locator('[data-testid=brush-size]').fill('6');
+    await paintDiscs(page, 'axial', [[50, -10, 10]], 1); // lung nodule: the first segmentation label, value 1
+    await page.click('[data-testid=label-lung-nodule]');
+    await waitFor('the question about the painted nodule', async () => /segmentation · Lung nodule/.test(await page.locator('[data-testid=q-lung-rads]').innerText()));
+    assert.equal(await radio('lung-rads', '4A').isChecked(), false, 'the segment has no answer yet');
+    await radio('lung-rads', '3').check();
+    await page.click('[data-testid=item-ellipse_roi]');
+    await waitFor('the ellipse picked again', () => radio('lung-rads', '4A').isChecked());
+
     const head = await saveNow(page, 'answers at three levels');
     const rev = await (await fx.api(`/revisions/${head}`)).json();
     const roi = rev.content.items.find((i) => i.kind === 'ellipse_roi');
-    assert.ok(roi, JSON.stringify(rev.content.items));
+    const painted = rev.content.items.find((i) => i.kind === 'segmentation' && i.label === 'lung-nodule');
+    assert.ok(roi && painted, JSON.stringify(rev.content.items));
     const got = rev.content.answers.map((a) => ({ question: a.question, choices: a.choices, ...(a.image ? { image: a.image.sopInstanceUID } : {}), ...(a.item ? { item: a.item } : {}) }));
     const want = [
       { question: 'quality', choices: ['diagnostic'] },
       { question: 'artefact', choices: ['motion'], image: sop0 },
       { question: 'artefact', choices: ['none'], image: sop10 },
       { question: 'lung-rads', choices: ['4A'], item: roi.id },
+      { question: 'lung-rads', choices: ['3'], item: painted.id },
     ];
     assert.deepEqual(got.toSorted((a, b) => key(a).localeCompare(key(b))), want.toSorted((a, b) => key(a).localeCompare(key(b))));
 
@@ -92,15 +105,18 @@ describe('classification answers per study, image and annotation', { skip, timeo
     await waitFor('none on slice z = 10', () => radio('artefact', 'none').isChecked(), 10_000);
     await page.click('[data-testid=item-ellipse_roi]');
     await waitFor('4A on the nodule', () => radio('lung-rads', '4A').isChecked(), 10_000);
+    await page.click('[data-testid=label-lung-nodule]');
+    await waitFor('3 on the painted nodule', () => radio('lung-rads', '3').isChecked(), 10_000);
     assert.equal(await page.getAttribute('[data-testid=save-status]', 'data-dirty'), '0', 'a reload is not an edit');
 
-    // Deleting the item takes its answer with it (the server refuses an answer about an item that is gone).
+    // Deleting the item takes its answer with it (the server refuses an answer about an item that is gone);
+    // the segment's stays.
     await page.evaluate((id) => {
       window.radmark.annotation.controller.loadItems(window.radmark.annotation.controller.shownItems().map((s) => s.item).filter((it) => it.id !== id));
     }, roi.id);
     const head2 = await saveNow(page, 'nodule removed');
     const rev2 = await (await fx.api(`/revisions/${head2}`)).json();
-    assert.deepEqual(rev2.content.answers.filter((a) => a.item), []);
-    assert.equal(rev2.content.answers.length, 3);
+    assert.deepEqual(rev2.content.answers.filter((a) => a.item).map((a) => [a.item, a.choices]), [[painted.id, ['3']]]);
+    assert.equal(rev2.content.answers.length, 4);
   });
 });

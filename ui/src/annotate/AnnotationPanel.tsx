@@ -10,10 +10,10 @@ import type { Answer, Label, LabelSchema, Question } from '../api/client.ts';
 import { describeError } from '../api/client.ts';
 import { useServices } from '../state/useStore.ts';
 import type { ViewerController } from '../viewer/cornerstone.ts';
-import { type AnswerTarget, answerKey, answersForItems, findAnswer, targetOf, withAnswer } from './answers.ts';
+import { type AnswerTarget, answerKey, findAnswer, targetOf, withAnswer } from './answers.ts';
 import { type Draft, AnnotationSession, loadDraft, openSessions } from './session.ts';
 import { type EditAction, type KeyBinding, actionForKey, loadBindings } from './shortcuts.ts';
-import { type Segment, defaultSegments, overlappingSegment, segmentItems, segmentKey, segmentPlace, segmentsFromItems } from './segments.ts';
+import { type Segment, defaultSegments, overlappingSegment, segmentItem, segmentItems, segmentKey, segmentPlace, segmentsFromItems } from './segments.ts';
 import { type AnnotationController, type ShownItem, TOOL_DEFS, type ToolId, instanceName } from './tools.ts';
 
 const history = csUtils.HistoryMemo.DefaultHistoryMemo;
@@ -85,6 +85,22 @@ export function AnnotationPanel(props: PanelProps) {
   const [message, setMessage] = useState('');
   /** The item picked in the list: its annotation-level questions are shown. */
   const [selected, setSelected] = useState<string | undefined>();
+  /**
+   * The segment (segmentKey) picked in the label list on a volume, when no
+   * item is: annotation-level questions are then about its segmentation
+   * item. An answer about a segment with no voxels yet is kept here and
+   * saved once the segment is painted (see content).
+   */
+  const [segSubject, setSegSubject] = useState<string | undefined>();
+  /** Picks a segment to paint and, on a volume, to answer questions about. */
+  const pickSegment = (label: Label, seg: Segment | undefined) => {
+    setActiveLabel(label.id);
+    setActiveSeg(seg ? segmentKey(seg) : undefined);
+    if (mpr && seg) {
+      setSelected(undefined);
+      setSegSubject(segmentKey(seg));
+    }
+  };
   // The image looked at ("sop/frame"), for image-level questions; follows scrolling.
   const currentImage = useSyncExternalStore(
     (l) => viewer.subscribe(l),
@@ -105,8 +121,9 @@ export function AnnotationPanel(props: PanelProps) {
         content: (): Draft => {
           const labelmaps = controller.labelmapLayerBytes();
           const items = [...controller.shownItems().map((s) => s.item), ...segmentItems(labelmaps, segmentsRef.current)];
-          // An answer about an item that was deleted or undone goes with it.
-          return { items, answers: answersForItems(answersRef.current, items), labelmaps };
+          // Answers about items that are not there (deleted, undone, a segment with no voxels yet,
+          // or one whose labelmap is still loading) stay here; the save leaves them out.
+          return { items, answers: answersRef.current, labelmaps };
         },
       }),
   );
@@ -128,6 +145,7 @@ export function AnnotationPanel(props: PanelProps) {
       segmentsRef.current = segs;
       setSegments(segs);
       setActiveSeg(undefined);
+      setSegSubject(undefined);
       controller.loadItems(d?.items ?? []);
       setAnswers(d?.answers ?? []);
       // The labelmap is made when the revision has one or a labelmap tool is picked (see below).
@@ -203,8 +221,7 @@ export function AnnotationPanel(props: PanelProps) {
     const next = [...segmentsRef.current, seg];
     segmentsRef.current = next;
     setSegments(next);
-    setActiveLabel(label.id);
-    setActiveSeg(segmentKey(seg));
+    pickSegment(label, seg);
     if (controller.hasLabelmap) void controller.ensureLayers(next).then(() => controller.styleSegments(segmentsRef.current, opacity), (err: unknown) => notify('error', `The new layer cannot be made: ${describeError(err)}`));
     notify('info', `New ${label.name} segment on layer ${seg.layer}: paint it over other segments, they keep their voxels.`);
   };
@@ -325,16 +342,20 @@ export function AnnotationPanel(props: PanelProps) {
   );
   const keyOf = (a: EditAction) => bindings.find((b) => b.action === a)?.key ?? '';
   const questions = schema.questions ?? [];
-  const selectedItem = stableItems.find((s) => s.item.id === selected)?.item;
+  const subjectSegment = segSubject ? segments.find((s) => segmentKey(s) === segSubject) : undefined;
+  const selectedItem = stableItems.find((s) => s.item.id === selected)?.item ?? (subjectSegment && segmentItem(subjectSegment));
   const image = currentImage ? { sopInstanceUID: currentImage.split('/')[0], frame: Number(currentImage.split('/')[1]) } : undefined;
   const answerContext = { seriesUID, image, item: selectedItem };
   /** What the level's target is, in words, or why there is none yet. */
   const aboutText = (q: Question, target: AnswerTarget | undefined): string => {
     if (q.level === 'image') return image ? `image ${controller.sliceNumberOf(image) ?? '?'}` : 'scroll to an image of this series';
     if (q.level !== 'annotation') return q.level;
-    if (target) return `${selectedItem?.kind} · ${labels.find((l) => l.id === selectedItem?.label)?.name ?? selectedItem?.label}`;
+    if (target) {
+      const place = subjectSegment && !selected && subjectSegment.layer ? ` (${segmentPlace(subjectSegment)})` : '';
+      return `${selectedItem?.kind} · ${labels.find((l) => l.id === selectedItem?.label)?.name ?? selectedItem?.label}${place}`;
+    }
     const of = q.labels?.length ? ` of ${q.labels.map((id) => labels.find((l) => l.id === id)?.name ?? id).join(' or ')}` : '';
-    return `pick an annotation${of} in the list`;
+    return `pick an annotation${of} in the list${mpr ? ', or its segment among the labels' : ''}`;
   };
   const status = snap.status;
 
@@ -387,10 +408,7 @@ export function AnnotationPanel(props: PanelProps) {
             <div key={l.id}>
               <div
                 className={`seg${activeLabel === l.id && activeOwn === own[0] ? ' active' : ''}`}
-                onClick={() => {
-                  setActiveLabel(l.id);
-                  setActiveSeg(own[0] ? segmentKey(own[0]) : undefined);
-                }}
+                onClick={() => pickSegment(l, own[0])}
               >
                 <span className="swatch" style={{ background: l.color }} />
                 {/* The name is what tests and readers click (the buttons beside it do other things). */}
@@ -412,10 +430,7 @@ export function AnnotationPanel(props: PanelProps) {
                   <div
                     key={segmentKey(seg)}
                     className={`seg sub${activeLabel === l.id && activeOwn === seg ? ' active' : ''}`}
-                    onClick={() => {
-                      setActiveLabel(l.id);
-                      setActiveSeg(segmentKey(seg));
-                    }}
+                    onClick={() => pickSegment(l, seg)}
                   >
                     <span className="swatch" style={{ background: l.color }} />
                     <span style={{ flex: 1 }} data-testid={`segment-${l.id}-${seg.layer}-${seg.value}`}>
@@ -443,7 +458,10 @@ export function AnnotationPanel(props: PanelProps) {
               data-testid={`item-${s.item.kind}`}
               className={s.item.id === selected ? 'selected' : ''}
               title="Pick it to answer the questions about it"
-              onClick={() => setSelected((cur) => (cur === s.item.id ? undefined : s.item.id))}
+              onClick={() => {
+                setSegSubject(undefined);
+                setSelected((cur) => (cur === s.item.id ? undefined : s.item.id));
+              }}
             >
               <span>
                 {s.item.kind} · {labels.find((l) => l.id === s.item.label)?.name ?? s.item.label}

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { Item, Label } from '../api/client.ts';
-import { defaultSegments, overlappingSegment, segmentItems, segmentKey, segmentsFromItems } from './segments.ts';
+import { defaultSegments, overlappingSegment, segmentItem, segmentItems, segmentKey, segmentsFromItems } from './segments.ts';
 
 const label = (id: string, kinds?: Item['kind'][]): Label => ({ id, name: id.toUpperCase(), color: '#ff0000', ...(kinds ? { kinds } : {}) }) as Label;
 const labels = [label('nodule'), label('ruler', ['length']), label('liver'), label('lung')];
@@ -36,5 +36,17 @@ describe('segments', () => {
     const layer1 = new Uint8Array([0, 1, 0, 0]);
     const items = segmentItems(new Map([[0, layer0], [1, layer1]]), [...segs, over]);
     expect(items.map((i) => [i.id, i.label, segmentKey(i.segment!)])).toEqual([['seg-nodule', 'nodule', '0:1'], ['seg-lung-layer1', 'lung', '1:1']]);
+  });
+
+  test('a segment is saved as the same item before and after it has voxels, so an answer about it stays attached', () => {
+    const segs = defaultSegments(labels);
+    const nodule = segs[0];
+    const empty = new Map([[0, new Uint8Array([0, 0, 0, 0])]]);
+    const painted = new Map([[0, new Uint8Array([0, 1, 0, 0])]]);
+    expect(segmentItems(empty, segs)).toEqual([]);
+    expect(segmentItems(painted, segs)).toEqual([segmentItem(nodule)]);
+    // a loaded revision's id wins
+    const loaded = segmentsFromItems(labels, [seg('segment-1-1', 'nodule', 1, 1)])[0];
+    expect(segmentItem(loaded).id).toBe('segment-1-1');
   });
 });

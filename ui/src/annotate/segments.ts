@@ -80,6 +80,21 @@ export function overlappingSegment(segments: readonly Segment[], label: Label): 
   return { layer, value: 1, label, color: hexColor(label.color), visible: true, locked: false };
 }
 
+/**
+ * The segmentation item a segment is saved as (when it has voxels): its
+ * id is the loaded revision's, else made from its label and layer, so an
+ * answer about it keeps pointing at it from one save to the next.
+ */
+export function segmentItem(s: Segment): Item {
+  return {
+    id: s.itemId ?? (s.layer === 0 ? `seg-${s.label.id}` : `seg-${s.label.id}-layer${s.layer}`),
+    kind: 'segmentation' as const,
+    label: s.label.id,
+    source: { type: 'human' },
+    segment: { layer: s.layer, value: s.value },
+  };
+}
+
 /** One segmentation item per segment whose value is present in its layer. */
 export function segmentItems(layers: ReadonlyMap<number, Uint8Array>, segments: readonly Segment[]): Item[] {
   const present = new Map<number, Set<number>>();
@@ -88,13 +103,5 @@ export function segmentItems(layers: ReadonlyMap<number, Uint8Array>, segments: 
     for (let i = 0; i < bytes.length; i++) if (bytes[i]) values.add(bytes[i]);
     present.set(layer, values);
   }
-  return segments
-    .filter((s) => present.get(s.layer)?.has(s.value))
-    .map((s) => ({
-      id: s.itemId ?? (s.layer === 0 ? `seg-${s.label.id}` : `seg-${s.label.id}-layer${s.layer}`),
-      kind: 'segmentation' as const,
-      label: s.label.id,
-      source: { type: 'human' },
-      segment: { layer: s.layer, value: s.value },
-    }));
+  return segments.filter((s) => present.get(s.layer)?.has(s.value)).map(segmentItem);
 }

@@ -57,6 +57,26 @@ describe('AnnotationSession', () => {
     expect((save2.body as Edits).labelmaps.map((l) => [l.layer, Object.keys(l.data)])).toEqual([[1, ['1', '2']]]);
   });
 
+  test('a save leaves out answers about items the revision does not hold; the editor keeps them, so they go out once the item is there', async () => {
+    const { api, calls } = fake(json(200, []), json(201, set), json(201, rev('r1', 1)), json(200, []), json(201, rev('r2', 2)), json(200, []));
+    const segment = { id: 'seg-nodule', kind: 'segmentation' as const, label: 'nodule', source: { type: 'human' }, segment: { layer: 0, value: 1 } };
+    const answers = [{ question: 'q', choices: ['a'], item: 'i1' }, { question: 'q', choices: ['b'], item: 'seg-nodule' }];
+    let content: Draft = { items: [item], answers };
+    const s = new AnnotationSession({ api, projectId: 'p', studyUID: '1.2', reader: 'ann', content: () => content });
+    s.autosaveMs = 0;
+    await s.load();
+    s.changed();
+    await s.save('segment not painted yet');
+    const saves = () => calls.filter((c) => c.url.endsWith('/revisions') && c.method === 'POST').map((c) => (c.body as { answers: Array<{ item?: string }> }).answers.map((a) => a.item));
+    expect(saves()).toEqual([['i1']]);
+    expect(s.snapshot().dirty).toBe(false);
+    content = { items: [item, segment], answers };
+    s.changed();
+    expect(s.snapshot().dirty).toBe(true);
+    await s.save('painted');
+    expect(saves()).toEqual([['i1'], ['i1', 'seg-nodule']]);
+  });
+
   test("a 409 shows the other writer's revision and the diff, and nothing is retried over it", async () => {
     const conflict = new Response(JSON.stringify({ type: 'x', title: 'Conflict', status: 409, code: 'conflict', detail: 'not the head', head: 'r9' }), { status: 409, headers: { 'Content-Type': 'application/problem+json' } });
     const { api, calls } = fake(

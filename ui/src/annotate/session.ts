@@ -4,7 +4,7 @@
 // Independent of Cornerstone (the content comes from a callback), so it is
 // unit-tested against a fake fetch.
 import { type Answer, ApiError, type ApiClient, type AnnotationSet, type Diff, type Item, type LabelmapEdit, type Revision, describeError } from './../api/client.ts';
-import { answerKey } from './answers.ts';
+import { answerKey, answersForItems } from './answers.ts';
 import { changedSlices } from './geometry.ts';
 
 export interface Draft {
@@ -226,7 +226,10 @@ export class AnnotationSession {
         const data = changedSlices(opts.overHead ? undefined : this.savedLabelmaps.get(layer), bytes, shape!.columns, shape!.rows);
         if (Object.keys(data).length || opts.overHead) labelmaps.push({ layer, seriesUID: shape!.seriesUID, columns: shape!.columns, rows: shape!.rows, slices: shape!.slices, encoding: 'rle', data, ...(opts.overHead ? { replace: true } : {}) });
       }
-      const saved = await this.api.saveRevision(this.set.id, { parent: base ?? '', message, items: d.items, answers: d.answers, ...(labelmaps.length ? { labelmaps } : {}) }, base);
+      // An answer about an item that is not in the revision (deleted, undone, a segment not
+      // painted) is left out: the server refuses it. It stays in the editor's answers.
+      const answers = answersForItems(d.answers, d.items);
+      const saved = await this.api.saveRevision(this.set.id, { parent: base ?? '', message, items: d.items, answers, ...(labelmaps.length ? { labelmaps } : {}) }, base);
       const rev = saved.value;
       this.head = rev.id;
       this.headNumber = rev.number;
