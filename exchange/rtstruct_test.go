@@ -15,6 +15,7 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/dicom"
 	"github.com/radmark/radmark/exchange"
+	"github.com/radmark/radmark/internal/testdb"
 	"github.com/radmark/radmark/internal/testenv"
 	"github.com/radmark/radmark/labelmap"
 	"github.com/radmark/radmark/rtstruct"
@@ -55,7 +56,13 @@ type pyRT struct {
 // makes hole contours.
 func sphereEnv(t *testing.T) (*env, *radmark.Revision, [2]*labelmap.Volume) {
 	t.Helper()
-	e := newEnv(t)
+	return sphereEnvOn(t, testdb.SQLite)
+}
+
+// sphereEnvOn is sphereEnv on an engine's store.
+func sphereEnvOn(t *testing.T, open func(testing.TB) testdb.Store) (*env, *radmark.Revision, [2]*labelmap.Volume) {
+	t.Helper()
+	e := newEnvOn(t, open)
 	ser := ctPhantom(t)
 	e.ingestDatasets(ser.Instances...)
 	s, err := e.x.Series(t.Context(), radmark.UID(ser.SeriesInstanceUID))
@@ -367,12 +374,18 @@ func TestImportRTSTRUCTBadInput(t *testing.T) {
 
 // TestImportRTSTRUCTPointsAndLines adds to an exported structure set an
 // ROI of points of interest (one on a slice, one a slice before the
-// first) and one
-// of an open line, and imports it: the points become landmarks, the line
-// an open contour, the point off the series is reported; importing again
+// first) and one of an open line, and imports it, on both engines: the
+// points become landmarks, the line an open contour, the point off the
+// series is reported; the export writes them back; importing again
 // replaces them; a structure set of points only keeps the segmentation.
 func TestImportRTSTRUCTPointsAndLines(t *testing.T) {
-	e, rev, _ := sphereEnv(t)
+	for _, eng := range testdb.Engines {
+		t.Run(eng.Name, func(t *testing.T) { testImportRTSTRUCTPointsAndLines(t, eng.Open) })
+	}
+}
+
+func testImportRTSTRUCTPointsAndLines(t *testing.T, open func(testing.TB) testdb.Store) {
+	e, rev, _ := sphereEnvOn(t, open)
 	ctx := t.Context()
 	ds, err := e.x.RTSTRUCT(ctx, e.op, rev.ID, "")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/dicom"
 	"github.com/radmark/radmark/exchange"
+	"github.com/radmark/radmark/internal/testdb"
 	"github.com/radmark/radmark/internal/testenv"
 	"github.com/radmark/radmark/volume"
 )
@@ -36,9 +37,16 @@ type pySEG struct {
 
 // TestSEGPhantomRoundTrip exports the phantom's lesions and overlapping
 // liver as a SEG, validates it with dciodvfy, reads it with pydicom, and
-// imports it back: every voxel, segment code and source must survive.
+// imports it back, on both engines: every voxel, segment code and source
+// must survive.
 func TestSEGPhantomRoundTrip(t *testing.T) {
-	e := newEnv(t)
+	for _, eng := range testdb.Engines {
+		t.Run(eng.Name, func(t *testing.T) { testSEGPhantomRoundTrip(t, eng.Open) })
+	}
+}
+
+func testSEGPhantomRoundTrip(t *testing.T, open func(testing.TB) testdb.Store) {
+	e := newEnvOn(t, open)
 	ser := ctPhantom(t)
 	e.ingestDatasets(ser.Instances...)
 	rev := e.annotatePhantom(ser, "reader-1")

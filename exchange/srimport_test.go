@@ -12,6 +12,7 @@ import (
 	"github.com/radmark/radmark"
 	"github.com/radmark/radmark/annotation"
 	"github.com/radmark/radmark/exchange"
+	"github.com/radmark/radmark/internal/testdb"
 	"github.com/radmark/radmark/internal/testenv"
 )
 
@@ -20,7 +21,13 @@ import (
 // and answers at every question level.
 func allKindsEnv(t *testing.T) (*env, *radmark.Revision) {
 	t.Helper()
-	e := newEnv(t)
+	return allKindsEnvOn(t, testdb.SQLite)
+}
+
+// allKindsEnvOn is allKindsEnv on an engine's store.
+func allKindsEnvOn(t *testing.T, open func(testing.TB) testdb.Store) (*env, *radmark.Revision) {
+	t.Helper()
+	e := newEnvOn(t, open)
 	ser := ctPhantom(t)
 	e.ingestDatasets(ser.Instances...)
 	labels := testLabels()
@@ -121,9 +128,16 @@ func asStored(it radmark.Item) radmark.Item {
 
 // TestSRRoundTrip exports a revision with every kind an SR carries as a
 // TID 1500 report, imports it as another reader, and gets the same items
-// and answers back (coordinates to the FL precision of Graphic Data).
+// and answers back (coordinates to the FL precision of Graphic Data), on
+// both engines.
 func TestSRRoundTrip(t *testing.T) {
-	e, rev := allKindsEnv(t)
+	for _, eng := range testdb.Engines {
+		t.Run(eng.Name, func(t *testing.T) { testSRRoundTrip(t, eng.Open) })
+	}
+}
+
+func testSRRoundTrip(t *testing.T, open func(testing.TB) testdb.Store) {
+	e, rev := allKindsEnvOn(t, open)
 	ctx := t.Context()
 	ds, err := e.x.SR(ctx, e.op, rev.ID)
 	if err != nil {
