@@ -226,7 +226,7 @@ func (s *Service) ImportRTSTRUCT(ctx context.Context, op annotation.Op, data []b
 		if r.FrameOfReference != "" && radmark.UID(r.FrameOfReference) != g.FrameOfReferenceUID {
 			return nil, radmark.Errorf(radmark.EINVALID, "%s is in frame of reference %s but series %s is in %s", what, r.FrameOfReference, series, g.FrameOfReferenceUID)
 		}
-		m, _, err := rtstruct.Rasterise(g, r)
+		m, err := rtstruct.Rasterise(g, r)
 		if err != nil {
 			return nil, fmt.Errorf("series %s: %w", series, err)
 		}

@@ -145,23 +145,21 @@ func SliceContours(g *volume.Grid, k int, mask []byte) [][][3]float64 {
 // contour must lie on one slice of the grid (see OnSlice) and reference,
 // if any, images of the grid; the contours of one slice are filled
 // together by the even-odd rule, so a contour inside another is a hole.
-// It returns the masks by slice (Columns×Rows bytes, 1 inside) and how
-// many contours it skipped as not closed planar (points, open polylines).
-func Rasterise(g *volume.Grid, r *ROI) (map[int][]byte, int, error) {
+// It returns the masks by slice (Columns×Rows bytes, 1 inside); contours
+// of other types (points, open lines) are not its business.
+func Rasterise(g *volume.Grid, r *ROI) (map[int][]byte, error) {
 	bySlice := map[int][][][2]float64{}
-	skipped := 0
 	for n, c := range r.Contours {
 		what := fmt.Sprintf("ROI %d (%q) contour %d", r.Number, r.Name, n+1)
 		if c.Type != ClosedPlanar {
-			skipped++
 			continue
 		}
 		if len(c.Points) < 3 {
-			return nil, 0, radmark.Errorf(radmark.EINVALID, "%s is a closed planar contour of %d points", what, len(c.Points))
+			return nil, radmark.Errorf(radmark.EINVALID, "%s is a closed planar contour of %d points", what, len(c.Points))
 		}
 		k, poly, err := OnSlice(g, what, c)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		bySlice[k] = append(bySlice[k], poly)
 	}
@@ -174,7 +172,7 @@ func Rasterise(g *volume.Grid, r *ROI) (map[int][]byte, int, error) {
 			out[k] = m
 		}
 	}
-	return out, skipped, nil
+	return out, nil
 }
 
 // OnSlice places a planar contour on the slice of g it lies on (to a

@@ -38,7 +38,7 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		for i := range ss.ROIs {
-			masks, _, err := Rasterise(g, &ss.ROIs[i])
+			masks, err := Rasterise(g, &ss.ROIs[i])
 			if err != nil {
 				continue
 			}
