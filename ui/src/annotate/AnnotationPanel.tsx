@@ -88,8 +88,8 @@ export function AnnotationPanel(props: PanelProps) {
   /**
    * The segment (segmentKey) picked in the label list on a volume, when no
    * item is: annotation-level questions are then about its segmentation
-   * item. An answer about a segment with no voxels yet is kept here and
-   * saved once the segment is painted (see content).
+   * item. An answer about a segment with no voxels yet stays in the editor
+   * and goes out with the first save after the segment is painted.
    */
   const [segSubject, setSegSubject] = useState<string | undefined>();
   /** Picks a segment to paint and, on a volume, to answer questions about. */
