@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,16 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(string(md), "| STOW-RS ingest rate ≥") || !strings.Contains(string(md), "| WADO-RS frame latency ≤") ||
 		!strings.Contains(string(md), "| DIMSE C-STORE rate") {
 		t.Error("report lacks the PASS/FAIL lines of the targets")
+	}
+	// Every ingest row says how much CPU the uploader spent with each server (not zero: it sent the files).
+	if rows := regexp.MustCompile(`(?m)^\| 1 file\(s\)/request .*\| ([0-9.]+) ms / ([0-9.]+) ms \|$`).FindAllStringSubmatch(string(md), -1); len(rows) == 0 {
+		t.Error("the ingest table has no client CPU column")
+	} else {
+		for _, r := range rows {
+			if r[1] == "0.00" || r[2] == "0.00" {
+				t.Errorf("client CPU per file %s / %s ms", r[1], r[2])
+			}
+		}
 	}
 	if strings.Contains(string(md), "unexpected number of studies") {
 		t.Error("the servers' QIDO-RS answers did not match the generated data")

@@ -23,13 +23,20 @@ type ingestRow struct {
 	files   int
 	bytes   int64
 	seconds [2][]float64
-	// cpu is the server's CPU time per repetition, in seconds.
-	cpu [2][]float64
+	// cpu is the server's CPU time per repetition, in seconds; clientCPU
+	// this program's while it sends to that server.
+	cpu, clientCPU [2][]float64
 }
 
 // cpuPerFile is the median server CPU time per instance.
 func (r ingestRow) cpuPerFile(i int) time.Duration {
 	return time.Duration(medianFloat(r.cpu[i]) / float64(r.files) * 1e9)
+}
+
+// clientCPUPerFile is the median CPU time this program spent per
+// instance sending to server i.
+func (r ingestRow) clientCPUPerFile(i int) time.Duration {
+	return time.Duration(medianFloat(r.clientCPU[i]) / float64(r.files) * 1e9)
 }
 
 func (r ingestRow) filesPerSec(i int) float64 {
@@ -139,13 +146,14 @@ func (b *bench) measureIngest(ctx context.Context, servers [2]*server, rep *repo
 			}
 			for _, s := range inTurn(r, servers) {
 				quiesce(servers[:]...)
-				cpu := s.cpuTime()
+				cpu, own := s.cpuTime(), ownCPUTime()
 				elapsed, err := sendStow(ctx, s, bodies, setting.concurrency)
 				if err != nil {
 					return err
 				}
 				row.seconds[index(s)] = append(row.seconds[index(s)], elapsed.Seconds())
 				row.cpu[index(s)] = append(row.cpu[index(s)], (s.cpuTime() - cpu).Seconds())
+				row.clientCPU[index(s)] = append(row.clientCPU[index(s)], (ownCPUTime() - own).Seconds())
 			}
 			for _, ct := range cts {
 				if err := b.checkStored(ctx, servers, ct); err != nil {

@@ -170,21 +170,22 @@ func (r *report) ingestTable(p func(string, ...any)) {
 	row0 := r.ingest[0]
 	p("### 1. STOW-RS ingest: %d-slice CT (%s), %.1f MB", row0.files, r.plan.ingestCT, float64(row0.bytes)/mb)
 	p("")
-	p("| uploader setting | radmark files/s | radmark MB/s | Orthanc files/s | Orthanc MB/s | speed-up | target ≥ %.0f× | server CPU per file: radmark | Orthanc |", ingestTarget)
-	p("|---|---:|---:|---:|---:|---:|---|---:|---:|")
+	p("| uploader setting | radmark files/s | radmark MB/s | Orthanc files/s | Orthanc MB/s | speed-up | target ≥ %.0f× | server CPU per file: radmark | Orthanc | client CPU per file, sending to radmark / Orthanc |", ingestTarget)
+	p("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
 	for _, row := range r.ingest {
 		s := rateSpeedup(row.filesPerSec(radmarkIdx), row.filesPerSec(orthancIdx))
-		p("| %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s |", row.setting,
+		p("| %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s / %s |", row.setting,
 			row.filesPerSec(radmarkIdx), row.mbPerSec(radmarkIdx),
 			row.filesPerSec(orthancIdx), row.mbPerSec(orthancIdx), s, passFail(float64(s) >= ingestTarget),
-			ms(row.cpuPerFile(radmarkIdx)), ms(row.cpuPerFile(orthancIdx)))
+			ms(row.cpuPerFile(radmarkIdx)), ms(row.cpuPerFile(orthancIdx)),
+			ms(row.clientCPUPerFile(radmarkIdx)), ms(row.clientCPUPerFile(orthancIdx)))
 	}
 	if c := r.cli; c != nil {
 		t := medianFloat(c.seconds)
-		p("| `radmark ingest --data` (offline CLI, no server; whole process) | %.1f | %.1f | — | — | — | — | — | — |", float64(c.files)/t, float64(c.bytes)/mb/t)
+		p("| `radmark ingest --data` (offline CLI, no server; whole process) | %.1f | %.1f | — | — | — | — | — | — | — |", float64(c.files)/t, float64(c.bytes)/mb/t)
 	}
 	p("")
-	p("Median of %d repetitions per setting (CLI: %d). Each repetition stores %d new instances (a new seed gives new UIDs, same pixels), or, where the setting says \"CTs back to back\", that many such CTs as new studies in one timed run; they are sent as `multipart/related; type=\"application/dicom\"` bodies built before the clock starts; the time runs from the first request to the last response. Every instance must appear in the response's ReferencedSOPSequence and none in FailedSOPSequence, and QIDO-RS must then find all of them. Server CPU is the server process's user + system time over the repetition (from /proc), divided by the files.",
+	p("Median of %d repetitions per setting (CLI: %d). Each repetition stores %d new instances (a new seed gives new UIDs, same pixels), or, where the setting says \"CTs back to back\", that many such CTs as new studies in one timed run; they are sent as `multipart/related; type=\"application/dicom\"` bodies built before the clock starts; the time runs from the first request to the last response. Every instance must appear in the response's ReferencedSOPSequence and none in FailedSOPSequence, and QIDO-RS must then find all of them. Server CPU is the server process's user + system time over the repetition (from /proc), divided by the files; client CPU is this program's own (getrusage) over the same time: on this machine the uploader shares the cores with the server it sends to.",
 		r.plan.ingestReps, r.plan.cliReps, row0.files)
 	p("")
 	p(quiesceNote)

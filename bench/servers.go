@@ -407,6 +407,17 @@ func quiesce(servers ...*server) {
 	syscall.Sync()
 }
 
+// ownCPUTime is the CPU time (user + system, all threads) this program
+// has used so far: the uploader's share of the machine, which both
+// servers' runs pay alike.
+func ownCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // clockTicks is the unit of utime and stime in /proc/PID/stat: USER_HZ,
 // 100 on every Linux architecture Go supports.
 const clockTicks = 100
