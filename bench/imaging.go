@@ -139,11 +139,7 @@ func (b *bench) measureIngest(ctx context.Context, servers [2]*server, rep *repo
 			if err != nil {
 				return err
 			}
-			row.files, row.bytes = 0, 0
-			for _, ct := range cts {
-				row.files += len(ct.files)
-				row.bytes += ct.bytes
-			}
+			row.files, row.bytes = workloadSize(cts)
 			for _, s := range inTurn(r, servers) {
 				quiesce(servers[:]...)
 				cpu, own := s.cpuTime(), ownCPUTime()
@@ -182,6 +178,15 @@ func (b *bench) ingestWorkload(setting stowSetting, seed func(k int) uint64) ([]
 		bodies = append(bodies, stowBodies(ct.files, ct.uids, setting.perRequest)...)
 	}
 	return cts, bodies, nil
+}
+
+// workloadSize is how many files and DICOM bytes cts hold.
+func workloadSize(cts []*ctSeries) (files int, bytes int64) {
+	for _, ct := range cts {
+		files += len(ct.files)
+		bytes += ct.bytes
+	}
+	return files, bytes
 }
 
 // measureCLIIngest times `radmark ingest --data` (no server) of the CT's

@@ -70,10 +70,7 @@ func (b *bench) versusRun(ctx context.Context, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			files := 0
-			for _, ct := range cts {
-				files += len(ct.files)
-			}
+			files, _ := workloadSize(cts)
 			order := []int{0, 1}
 			if r%2 == 1 {
 				order = []int{1, 0}

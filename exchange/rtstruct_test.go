@@ -376,8 +376,8 @@ func TestImportRTSTRUCTBadInput(t *testing.T) {
 // ROI of points of interest (one on a slice, one a slice before the
 // first) and one of an open line, and imports it, on both engines: the
 // points become landmarks, the line an open contour, the point off the
-// series is reported; the export writes them back; importing again
-// replaces them; a structure set of points only keeps the segmentation.
+// series is reported; the export writes them back; malformed points
+// and lines are refused; importing again replaces them; a structure set of points only keeps the segmentation.
 func TestImportRTSTRUCTPointsAndLines(t *testing.T) {
 	for _, eng := range testdb.Engines {
 		t.Run(eng.Name, func(t *testing.T) { testImportRTSTRUCTPointsAndLines(t, eng.Open) })
@@ -512,6 +512,27 @@ func testImportRTSTRUCTPointsAndLines(t *testing.T, open func(testing.TB) testdb
 		t.Errorf("imported back: %+v", back.Revision.Content.Items)
 	}
 
+	// bad points and lines are refused with what is wrong, and nothing is saved
+	heads := len(mustHistory(t, e, res.Revision.SetID))
+	for _, c := range []struct {
+		name    string
+		contour rtstruct.Contour
+		want    string
+	}{
+		{"a POINT of two points", rtstruct.Contour{Type: rtstruct.Point, Points: [][3]float64{onSlice, onSlice}}, "is a POINT of 2 points"},
+		{"a line across slices", rtstruct.Contour{Type: rtstruct.OpenPlanar, Points: [][3]float64{g.IndexToLPS(20, 30, 12), g.IndexToLPS(25, 30, 13)}}, "lies between slices"},
+		{"a line of one point", rtstruct.Contour{Type: rtstruct.OpenPlanar, Points: [][3]float64{onSlice}}, "open planar contour of 1 points"},
+	} {
+		bad := *ss
+		bad.ROIs = []rtstruct.ROI{{Number: 92, Name: "Fiducial", FrameOfReference: ss.FrameOfReference, Contours: []rtstruct.Contour{c.contour}}}
+		if _, err := e.x.ImportRTSTRUCT(ctx, e.op, encode(&bad), opt); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.want)
+		}
+	}
+	if n := len(mustHistory(t, e, res.Revision.SetID)); n != heads {
+		t.Errorf("refused imports left %d revisions, before %d", n, heads)
+	}
+
 	// again: the points and lines are replaced, not added
 	again, err := e.x.ImportRTSTRUCT(ctx, e.op, data, opt)
 	if err != nil {
@@ -548,4 +569,14 @@ func phantomDir(t *testing.T) string {
 		writeDICOM(t, filepath.Join(dir, fmt.Sprintf("slice%03d.dcm", i)), ds)
 	}
 	return dir
+}
+
+// mustHistory is an annotation set's revisions.
+func mustHistory(t *testing.T, e *env, set radmark.ID) []*radmark.Revision {
+	t.Helper()
+	revs, err := e.ann.Revisions(t.Context(), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return revs
 }

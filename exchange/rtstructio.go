@@ -3,7 +3,6 @@ package exchange
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -71,11 +70,7 @@ func (s *Service) RTSTRUCT(ctx context.Context, op annotation.Op, rev radmark.ID
 		if !ok {
 			return nil, radmark.Errorf(radmark.EINVALID, "item %q has label %q, which schema version %d does not define", it.ID, it.Label, r.schema.Version)
 		}
-		alg, name := algorithmOf(it.Source)
-		code := l.Type
-		roi := rtstruct.ROI{Number: n + 1, Name: truncate(l.Name, 64), Description: truncate(it.Note, 64), Algorithm: alg, AlgorithmName: truncate(name, 64),
-			InterpretedType: interpretedType(l), Code: &code}
-		roi.Color, roi.HasColor = hexColor(l.Color)
+		roi := itemROI(n+1, l, it)
 		segmentSlices(layers[it.Segment.Layer], it.Segment.Value, mask, func(k int) error {
 			for _, pts := range rtstruct.SliceContours(g, k, mask) {
 				roi.Contours = append(roi.Contours, rtstruct.Contour{Type: rtstruct.ClosedPlanar, Points: pts, Images: []rtstruct.Image{image(k)}})
@@ -106,11 +101,8 @@ func (s *Service) RTSTRUCT(ctx context.Context, op annotation.Op, rev radmark.ID
 				c.Points = append(c.Points, g.IndexToLPS(p[0]-0.5, p[1]-0.5, float64(k)))
 			}
 		}
-		alg, name := algorithmOf(it.Source)
-		code := l.Type
-		roi := rtstruct.ROI{Number: len(ss.ROIs) + 1, Name: truncate(l.Name, 64), Description: truncate(it.Note, 64), Algorithm: alg, AlgorithmName: truncate(name, 64),
-			InterpretedType: interpretedType(l), Code: &code, Contours: []rtstruct.Contour{c}}
-		roi.Color, roi.HasColor = hexColor(l.Color)
+		roi := itemROI(len(ss.ROIs)+1, l, it)
+		roi.Contours = []rtstruct.Contour{c}
 		ss.ROIs = append(ss.ROIs, roi)
 	}
 	created := r.rev.CreatedAt.UTC()
@@ -120,6 +112,17 @@ func (s *Service) RTSTRUCT(ctx context.Context, op annotation.Op, rev radmark.ID
 		Date:              created.Format("20060102"), Time: created.Format("150405"),
 		Manufacturer: "radmark", Software: s.Software, Interpreter: personName(r.rev.Author),
 	})
+}
+
+// itemROI is the ROI an item is exported as, without its contours: named,
+// coloured and coded by its label, its source as the generation algorithm.
+func itemROI(number int, l radmark.Label, it radmark.Item) rtstruct.ROI {
+	alg, name := algorithmOf(it.Source)
+	code := l.Type
+	roi := rtstruct.ROI{Number: number, Name: truncate(l.Name, 64), Description: truncate(it.Note, 64), Algorithm: alg, AlgorithmName: truncate(name, 64),
+		InterpretedType: interpretedType(l), Code: &code}
+	roi.Color, roi.HasColor = hexColor(l.Color)
+	return roi
 }
 
 // interpretedType is an RT ROI Interpreted Type for a label: ORGAN for
@@ -303,11 +306,7 @@ func (s *Service) ImportRTSTRUCT(ctx context.Context, op annotation.Op, data []b
 func roiMarks(g *volume.Grid, r *rtstruct.ROI) ([]radmark.Item, []string, error) {
 	var items []radmark.Item
 	var skipped []string
-	typ := r.Algorithm
-	if typ == "" {
-		typ = seg.Manual
-	}
-	mark := radmark.Item{Source: sourceOf(typ, r.AlgorithmName), Note: r.Description}
+	mark := radmark.Item{Source: roiSource(r), Note: r.Description}
 	for n, c := range r.Contours {
 		what := fmt.Sprintf("ROI %d (%q) contour %d", r.Number, r.Name, n+1)
 		switch c.Type {
@@ -343,6 +342,16 @@ func roiMarks(g *volume.Grid, r *rtstruct.ROI) ([]radmark.Item, []string, error)
 	return items, skipped, nil
 }
 
+// roiSource is the source of an imported ROI's items: its generation
+// algorithm (MANUAL when it gives none) and description.
+func roiSource(r *rtstruct.ROI) radmark.Source {
+	typ := r.Algorithm
+	if typ == "" {
+		typ = seg.Manual
+	}
+	return sourceOf(typ, r.AlgorithmName)
+}
+
 // pointImage is the slice a point of interest is placed on: the image
 // its contour references when the point lies on it, else the nearest.
 func pointImage(g *volume.Grid, c rtstruct.Contour, p [3]float64) *radmark.ImageRef {
@@ -351,8 +360,7 @@ func pointImage(g *volume.Grid, c rtstruct.Contour, p [3]float64) *radmark.Image
 			return &g.Slices[k].Image
 		}
 	}
-	k := min(max(int(math.Round(g.LPSToIndex(p)[2])), 0), g.NumSlices-1)
-	return &g.Slices[k].Image
+	return nearestImage(g, p)
 }
 
 // packROIs puts each ROI's voxels in the first layer where they overlap
@@ -388,11 +396,7 @@ func packROIs(cols, rows, slices int, rois []rtstruct.ROI, masks []map[int][]byt
 				}
 			}
 		}
-		typ := r.Algorithm
-		if typ == "" {
-			typ = seg.Manual
-		}
-		items = append(items, radmark.Item{Kind: radmark.KindSegmentation, Source: sourceOf(typ, r.AlgorithmName), Note: r.Description,
+		items = append(items, radmark.Item{Kind: radmark.KindSegmentation, Source: roiSource(&r), Note: r.Description,
 			Segment: &radmark.SegmentRef{Layer: layer, Value: value}})
 	}
 	return layers, items, nil

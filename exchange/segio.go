@@ -460,9 +460,10 @@ func (s *Service) saveImport(ctx context.Context, op annotation.Op, opt ImportOp
 	}
 	n := 0
 	for _, it := range marks.items {
-		for n++; taken[fmt.Sprintf("%s%d", marks.prefix, n)]; n++ {
+		for it.ID == "" || taken[it.ID] {
+			n++
+			it.ID = fmt.Sprintf("%s%d", marks.prefix, n)
 		}
-		it.ID = fmt.Sprintf("%s%d", marks.prefix, n)
 		taken[it.ID] = true
 		req.Items = append(req.Items, it)
 	}

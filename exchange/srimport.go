@@ -514,8 +514,7 @@ func volumeItem(g *srGroup, it *radmark.Item, pts [][3]float64, typ string, grid
 		if img == nil || offPlane(grid, img, pts[0]) > maxOffPlane {
 			// the image a foreign report names need not be the one the
 			// point is on: take the nearest slice
-			k := min(max(int(math.Round(grid.LPSToIndex(pts[0])[2])), 0), grid.NumSlices-1)
-			img = &grid.Slices[k].Image
+			img = nearestImage(grid, pts[0])
 			if d := offPlane(grid, img, pts[0]); d > maxOffPlane {
 				return nil, fmt.Sprintf("point (%.1f, %.1f, %.1f) lies %.1f mm from the nearest slice of the series", pts[0][0], pts[0][1], pts[0][2], d), nil
 			}
@@ -554,6 +553,12 @@ func offPlane(grid *volume.Grid, img *radmark.ImageRef, p [3]float64) float64 {
 	}
 	n, o := grid.Normal(), grid.Slices[k].Plane.Position
 	return math.Abs((p[0]-o[0])*n[0] + (p[1]-o[1])*n[1] + (p[2]-o[2])*n[2])
+}
+
+// nearestImage is the series' slice nearest a patient point.
+func nearestImage(grid *volume.Grid, p [3]float64) *radmark.ImageRef {
+	k := min(max(int(math.Round(grid.LPSToIndex(p)[2])), 0), grid.NumSlices-1)
+	return &grid.Slices[k].Image
 }
 
 // onOneSlice maps patient points to image points when they all lie on one
