@@ -138,3 +138,11 @@ func (s *Service) commitGroup() {
 		j.done <- d
 	}
 }
+
+// commitBusy reports whether a group commit is running.
+func (s *Service) commitBusy() bool {
+	c := &s.commit
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running
+}

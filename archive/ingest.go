@@ -299,9 +299,19 @@ func (b *Batch) Finish() ([]Result, error) {
 		events = []*radmark.AuditEvent{ev}
 	}
 	// Each pending append is waited for just before the index commits,
-	// or abandoned when it does not.
-	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced,
-		BeforeCommit: func() error { return waitPending(indexed) }, Audit: events})
+	// or abandoned when it does not. While another group commits, this
+	// batch would queue behind it anyway: it waits for its own appends
+	// first, so that the group it joins is not held up by them, nor it
+	// by appends that began after its own.
+	var puts []radmark.PutResult
+	var err error
+	if s.commitBusy() {
+		err = waitPending(indexed)
+	}
+	if err == nil {
+		puts, err = s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced,
+			BeforeCommit: func() error { return waitPending(indexed) }, Audit: events})
+	}
 	if err == nil && events != nil {
 		b.opts.Audit.stored.Store(true)
 	}

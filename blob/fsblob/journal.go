@@ -727,6 +727,7 @@ func (j *journal) write(ctx context.Context, key string, meta []byte, r io.Reade
 		j.abandon(rec)
 		return nil, err
 	}
+	startWriteback(rec.seg.f, rec.off, rec.dataOff()+rec.size+recordTrailer-rec.off)
 	return rec, nil
 }
 

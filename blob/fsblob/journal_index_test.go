@@ -4,8 +4,11 @@ package fsblob
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,5 +229,97 @@ func TestJournalArchiveHashesWhileSyncing(t *testing.T) {
 	}
 	if keys := blobKeys(t, blobs2); !slices.Equal(keys, stored) {
 		t.Errorf("blobs after the restart: %q; want %q", keys, stored)
+	}
+}
+
+// TestJournalConcurrentIngestsFailingSync sends slices one per request,
+// many at once, with the index journal on, so that requests arrive while
+// a group commit runs (and then wait for their own appends before they
+// queue for the next one). First every append is made durable: all are
+// stored, indexed with their digests and readable. Then the log's
+// fdatasync fails: each request either succeeds (an object written the
+// plain way once the log is given up) or fails as unavailable, and in
+// both cases the index and the blobs agree — nothing indexed without its
+// bytes, no bytes left that the index does not name.
+func TestJournalConcurrentIngestsFailingSync(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	index := openIndexAt(t, filepath.Join(dir, "index.db"))
+	sources, encoded := phantomSources(t, 48)
+	blobs := openJournaled(t, filepath.Join(dir, "blobs"), 8<<20, 4)
+	svc := &archive.Service{Store: index, Blobs: blobs}
+	if _, err := svc.EnableIndexJournal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sendAll := func(srcs []archive.Source) []archive.Result {
+		t.Helper()
+		results := make([]archive.Result, len(srcs))
+		var wg sync.WaitGroup
+		for i := range srcs {
+			wg.Go(func() {
+				// A failed commit fails the request too; its result
+				// says how.
+				res, err := svc.Ingest(ctx, srcs[i:i+1], archive.IngestOptions{})
+				if len(res) != 1 {
+					results[i] = archive.Result{Name: srcs[i].Name, Err: fmt.Errorf("no result: %w", err)}
+					return
+				}
+				results[i] = res[0]
+			})
+		}
+		wg.Wait()
+		return results
+	}
+	half := len(sources) / 2
+	for i, r := range sendAll(sources[:half]) {
+		if r.Err != nil || r.Status != radmark.PutStored {
+			t.Fatalf("%s: %v %v", r.Name, r.Status, r.Err)
+		}
+		inst, err := index.Instance(ctx, r.SOPInstanceUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inst.SHA256 != digest(encoded[i]) {
+			t.Errorf("%s indexed with sha256 %s, want %s", r.Name, inst.SHA256, digest(encoded[i]))
+		}
+		if got, err := readObject(blobs, inst.BlobKey); err != nil || got != string(encoded[i]) {
+			t.Errorf("%s: blob %s: %v, %d bytes", r.Name, inst.BlobKey, err, len(got))
+		}
+	}
+
+	blobs.failpoint = func(op, path string) error {
+		if op == "sync" && strings.Contains(path, journalDirName) {
+			return errDiskFull(op, path)
+		}
+		return nil
+	}
+	failed := 0
+	for i, r := range sendAll(sources[half:]) {
+		inst, err := index.Instance(ctx, radmark.UID(sources[half+i].Name))
+		switch {
+		case r.Err == nil:
+			if err != nil {
+				t.Errorf("%s: stored, but not in the index: %v", r.Name, err)
+			} else if got, err := readObject(blobs, inst.BlobKey); err != nil || got != string(encoded[half+i]) {
+				t.Errorf("%s: blob %s: %v, %d bytes", r.Name, inst.BlobKey, err, len(got))
+			}
+		case radmark.ErrorCode(r.Err) != radmark.EUNAVAILABLE:
+			t.Errorf("%s: %v; want stored or unavailable", r.Name, r.Err)
+		case err == nil:
+			t.Errorf("%s: refused (%v), but indexed", r.Name, r.Err)
+		default:
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Error("no ingest failed while the log's fdatasync did")
+	}
+	blobs.failpoint = nil
+	_, _, n, err := index.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := blobKeys(t, blobs); len(keys) != n {
+		t.Errorf("%d blobs for %d indexed instances: %q", len(keys), n, keys)
 	}
 }

@@ -52,3 +52,11 @@ func allocate(f *os.File, size int64) error {
 		}
 	}
 }
+
+// startWriteback starts writing a just-appended record to the device
+// without waiting: the fdatasync that makes it durable may have to wait
+// for one already running, and by then the record's pages are on their
+// way, so that sync mostly waits for the device's flush.
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
