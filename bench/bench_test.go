@@ -197,10 +197,12 @@ func TestSmoke(t *testing.T) {
 }
 
 // TestVersusSmoke compares a radmark build with itself (-versus): both
-// servers store every CT of every setting, and the table has a row per
-// setting with both rates.
+// servers store every CT of every setting and every C-STORE round, and
+// the tables have a row per setting, and one for C-STORE, with both
+// rates.
 func TestVersusSmoke(t *testing.T) {
-	testenv.Long(t, "starts two servers")
+	testenv.Long(t, "starts four servers")
+	testenv.LookPath(t, "storescu")
 	o := options{radmarkSrc: testenv.RepoRoot(t), workDir: t.TempDir()}
 	o.radmark = filepath.Join(t.TempDir(), "radmark")
 	build := exec.Command("go", "build", "-o", o.radmark, "./cmd/radmark")
@@ -218,16 +220,20 @@ func TestVersusSmoke(t *testing.T) {
 		t.Fatalf("versus run: %v\n%s", err, stderr.String())
 	}
 	t.Logf("%s", stdout.String())
+	rows := []string{"| one association, "}
 	for _, setting := range smoke.ingestSettings {
+		rows = append(rows, "| "+setting.String()+" |")
+	}
+	for _, prefix := range rows {
 		row := ""
 		for line := range strings.Lines(stdout.String()) {
-			if strings.HasPrefix(line, "| "+setting.String()+" |") {
+			if strings.HasPrefix(line, prefix) {
 				row = line
 			}
 		}
 		cells := strings.Split(row, "|")
 		if len(cells) != 7 || strings.TrimSpace(cells[2]) == "0.0" || strings.TrimSpace(cells[3]) == "0.0" {
-			t.Errorf("no row with both rates for %v: %q", setting, row)
+			t.Errorf("no row with both rates for %s: %q", prefix, row)
 		}
 	}
 	if entries, _ := os.ReadDir(o.workDir); len(entries) != 0 {
@@ -239,13 +245,17 @@ func TestVersusOptions(t *testing.T) {
 	for _, args := range [][]string{
 		{"-versus", "b", "-radmark", "a", "-out", "x.md"},
 		{"-versus", "b", "-radmark", "a", "-only", "qido"},
+		{"-versus", "b", "-radmark", "a", "-only", "ingest,frames"},
+		{"-versus", "b", "-radmark", "a", "-profile", "p"},
 		{"-versus", "b"},
 	} {
 		if _, err := parseOptions(args, io.Discard); err == nil {
 			t.Errorf("parseOptions(%q) accepted", args)
 		}
 	}
-	if o, err := parseOptions([]string{"-versus", "b", "-radmark", "a", "-only", "ingest"}, io.Discard); err != nil || o.versus != "b" {
-		t.Errorf("parseOptions of a valid -versus run: %+v, %v", o, err)
+	for _, only := range []string{"ingest", "cstore", "ingest,cstore"} {
+		if o, err := parseOptions([]string{"-versus", "b", "-radmark", "a", "-only", only}, io.Discard); err != nil || o.versus != "b" {
+			t.Errorf("parseOptions of a valid -versus run (-only %s): %+v, %v", only, o, err)
+		}
 	}
 }

@@ -69,7 +69,7 @@ func (b *bench) cstorePhase(ctx context.Context, rep *report) error {
 			return err
 		}
 	}
-	if servers[radmarkIdx], err = b.startDeidRadmark(ctx, rdir); err != nil {
+	if servers[radmarkIdx], err = b.startDeidRadmark(ctx, b.radmarkBin, rdir); err != nil {
 		return err
 	}
 	if servers[orthancIdx], err = startOrthanc(ctx, b.opts.orthanc, b.opts.orthancPlugin, b.shim, odir, true); err != nil {
@@ -136,8 +136,8 @@ func (b *bench) measureCStore(ctx context.Context, storescu string, servers [2]*
 // workflow and a de-identification profile, then restarts radmark with a
 // DIMSE port whose project AE title leads into that project: the
 // project's ID is known only once it exists.
-func (b *bench) startDeidRadmark(ctx context.Context, dir string) (*server, error) {
-	s, err := startRadmark(ctx, b.radmarkBin, dir, b.prof != nil)
+func (b *bench) startDeidRadmark(ctx context.Context, bin, dir string) (*server, error) {
+	s, err := startRadmark(ctx, bin, dir, b.prof != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (b *bench) startDeidRadmark(ctx context.Context, dir string) (*server, erro
 	if err != nil {
 		return nil, err
 	}
-	s, err = startRadmark(ctx, b.radmarkBin, dir, b.prof != nil, "--dicom-port", strconv.Itoa(port), "--dicom-bind", "127.0.0.1",
+	s, err = startRadmark(ctx, bin, dir, b.prof != nil, "--dicom-port", strconv.Itoa(port), "--dicom-bind", "127.0.0.1",
 		"--dicom-projects", cstoreProjectAE+" project="+project.ID, "--deid-key-file", keyFile)
 	if err != nil {
 		return nil, err
@@ -229,23 +229,29 @@ func checkCStored(ctx context.Context, servers [2]*server, ct *ctSeries, want in
 	if n != len(ct.files) {
 		return fmt.Errorf("the Orthanc server holds %d instances of the series after storescu sent %d", n, len(ct.files))
 	}
-	r := servers[radmarkIdx]
+	return checkDeidStored(ctx, servers[radmarkIdx], ct, want)
+}
+
+// checkDeidStored checks that radmark server r holds want de-identified
+// instances in all and not the original study of ct.
+func checkDeidStored(ctx context.Context, r *server, ct *ctSeries, want int) error {
 	body, _, _, err := r.get(ctx, r.dicomweb+"/instances?limit=100000", acceptJSON)
 	if err != nil {
 		return err
 	}
-	if n, err = qidoCount(body); err != nil {
+	n, err := qidoCount(body)
+	if err != nil {
 		return err
 	}
 	if n != want {
-		return fmt.Errorf("radmark holds %d instances after %d were sent to its project AE", n, want)
+		return fmt.Errorf("%s holds %d instances after %d were sent to its project AE", r.name, n, want)
 	}
 	body, _, _, err = r.get(ctx, r.dicomweb+"/studies?StudyInstanceUID="+ct.studyUID, acceptJSON)
 	if err != nil {
 		return err
 	}
 	if n, err = qidoCount(body); err != nil || n != 0 {
-		return fmt.Errorf("radmark's archive holds the original study %s (%d matches, %v): not de-identified", ct.studyUID, n, err)
+		return fmt.Errorf("%s's archive holds the original study %s (%d matches, %v): not de-identified", r.name, ct.studyUID, n, err)
 	}
 	return nil
 }

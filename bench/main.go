@@ -95,7 +95,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	only := fs.String("only", "", "comma-separated subset of phases to run: "+strings.Join(phases, ","))
 	fs.StringVar(&o.profileDir, "profile", "", "also write CPU profiles of radmark for each phase into this directory (builds a profiling copy of radmark from -radmark-src; figures from such a run are not for the table)")
 	fs.StringVar(&o.radmarkSrc, "radmark-src", ".", "radmark source tree (module root), for -profile")
-	fs.StringVar(&o.versus, "versus", "", "instead of Orthanc, compare this second radmark binary with -radmark on STOW-RS ingest (two servers side by side, alternating rounds; a change's effect is then not lost in the machine's drift between runs)")
+	fs.StringVar(&o.versus, "versus", "", "instead of Orthanc, compare this second radmark binary with -radmark on STOW-RS ingest and C-STORE (two servers side by side, alternating rounds; a change's effect is then not lost in the machine's drift between runs); -only ingest or -only cstore restricts it")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -107,8 +107,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-radmark is required (build it with `make build`, then -radmark bin/radmark)")
 	}
 	if o.versus != "" {
-		if o.out != "" || o.profileDir != "" || (*only != "" && *only != "ingest") {
-			return o, errors.New("-versus measures STOW-RS ingest only, and writes no report: it takes neither -out, -profile nor -only other than ingest")
+		if o.out != "" || o.profileDir != "" {
+			return o, errors.New("-versus writes no report and profiles nothing: it takes neither -out nor -profile")
+		}
+		for _, p := range strings.Split(*only, ",") {
+			if p = strings.TrimSpace(p); p != "" && !slices.Contains(versusPhases, p) {
+				return o, fmt.Errorf("-versus compares %s only, not %q", strings.Join(versusPhases, " and "), p)
+			}
 		}
 		if o.radmark == "" {
 			return o, errors.New("-versus needs -radmark, the build to compare with")

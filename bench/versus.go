@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 )
 
-// -versus compares two radmark builds on STOW-RS ingest. This machine's
+// -versus compares two radmark builds on STOW-RS ingest and C-STORE. This machine's
 // speed drifts by 10–15 % between runs of the full benchmark, more than
 // most single changes gain, so comparing two runs says little. Here both
 // builds run side by side and take turns (the first one first on even
@@ -20,7 +22,10 @@ import (
 // ingest repetitions.
 func (b *bench) versusRounds() int { return max(2, 2*b.plan.ingestReps) }
 
-// versusRun runs the comparison and prints a Markdown table on stdout.
+// versusPhases are the phases -versus compares.
+var versusPhases = []string{"ingest", "cstore"}
+
+// versusRun runs the comparison and prints Markdown tables on stdout.
 func (b *bench) versusRun(ctx context.Context, stdout io.Writer) error {
 	other, err := filepath.Abs(b.opts.versus)
 	if err != nil {
@@ -29,6 +34,23 @@ func (b *bench) versusRun(ctx context.Context, stdout io.Writer) error {
 	if _, err := os.Stat(other); err != nil {
 		return fmt.Errorf("-versus binary: %w", err)
 	}
+	rounds := b.versusRounds()
+	fmt.Fprintf(stdout, "A: `%s`, B: `%s`; %s CT, %d rounds per setting, medians.\n\n", b.radmarkBin, other, b.plan.ingestCT, rounds)
+	if b.opts.runs("ingest") {
+		if err := b.versusIngest(ctx, stdout, other); err != nil {
+			return err
+		}
+	}
+	if b.opts.runs("cstore") {
+		return b.versusCStore(ctx, stdout, other)
+	}
+	return nil
+}
+
+// versusIngest compares the builds on STOW-RS ingest, a row per uploader
+// setting.
+func (b *bench) versusIngest(ctx context.Context, stdout io.Writer, other string) error {
+	var err error
 	var servers [2]*server
 	defer func() {
 		for _, s := range servers {
@@ -59,7 +81,6 @@ func (b *bench) versusRun(ctx context.Context, stdout io.Writer) error {
 	}
 
 	rounds := b.versusRounds()
-	fmt.Fprintf(stdout, "A: `%s`, B: `%s`; %s CT, %d rounds per setting, medians.\n\n", b.radmarkBin, other, b.plan.ingestCT, rounds)
 	fmt.Fprintln(stdout, "| uploader setting | A files/s | B files/s | B/A (median of the rounds' ratios) | rounds' B/A, lowest – highest |")
 	fmt.Fprintln(stdout, "|---|---:|---:|---:|---|")
 	for si, setting := range b.plan.ingestSettings {
@@ -100,5 +121,81 @@ func (b *bench) versusRun(ctx context.Context, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "| %v | %.1f | %.1f | %.3f | %.3f – %.3f |\n", setting, medianFloat(rates[0]), medianFloat(rates[1]), medianFloat(ratios), lo, hi)
 	}
+	return nil
+}
+
+// versusCStore compares the builds on C-STORE into a de-identifying
+// project AE, as the cstore phase measures radmark against Orthanc: a new
+// copy of the CT per round, sent by storescu to each in turn.
+func (b *bench) versusCStore(ctx context.Context, stdout io.Writer, other string) error {
+	storescu, err := exec.LookPath("storescu")
+	if err != nil {
+		return fmt.Errorf("comparing C-STORE needs dcmtk's storescu: %w", err)
+	}
+	var servers [2]*server
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	for i, bin := range []string{b.radmarkBin, other} {
+		dir := filepath.Join(b.tmp, fmt.Sprintf("versus-dimse-%c", 'A'+i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if servers[i], err = b.startDeidRadmark(ctx, bin, dir); err != nil {
+			return err
+		}
+		servers[i].name = fmt.Sprintf("radmark %c (%s)", 'A'+i, bin)
+	}
+	rounds := b.versusRounds()
+	var rates [2][]float64
+	var ratios []float64
+	stored, nfiles := 0, 0
+	// Round -1 is the warm-up, untimed.
+	for r := -1; r < rounds; r++ {
+		ct, err := generateCT(b.plan.ingestCT, uint64(7000+r+1))
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(b.tmp, fmt.Sprintf("versus-cstore-files-%d", r+1))
+		if err := ct.writeFiles(dir); err != nil {
+			return err
+		}
+		files, err := filepath.Glob(filepath.Join(dir, "*.dcm"))
+		if err != nil {
+			return err
+		}
+		var rate [2]float64
+		for _, i := range []int{r & 1, 1 - r&1} {
+			quiesce(servers[:]...)
+			elapsed, err := sendCStore(ctx, storescu, servers[i], files)
+			if err != nil {
+				return err
+			}
+			rate[i] = float64(len(files)) / elapsed.Seconds()
+		}
+		stored, nfiles = stored+len(files), len(files)
+		for _, s := range servers {
+			if err := checkDeidStored(ctx, s, ct, stored); err != nil {
+				return err
+			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		if r < 0 {
+			continue
+		}
+		rates[0] = append(rates[0], rate[0])
+		rates[1] = append(rates[1], rate[1])
+		ratios = append(ratios, rate[1]/rate[0])
+		b.logf("versus C-STORE, round %d: A %.1f, B %.1f files/s", r+1, rate[0], rate[1])
+	}
+	lo, hi := slices.Min(ratios), slices.Max(ratios)
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, "| C-STORE with storescu, de-identifying | A files/s | B files/s | B/A (median of the rounds' ratios) | rounds' B/A, lowest – highest |")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|---|")
+	fmt.Fprintf(stdout, "| one association, %d files | %.1f | %.1f | %.3f | %.3f – %.3f |\n", nfiles, medianFloat(rates[0]), medianFloat(rates[1]), medianFloat(ratios), lo, hi)
 	return nil
 }

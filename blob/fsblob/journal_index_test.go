@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,6 +248,15 @@ func TestJournalConcurrentIngestsFailingSync(t *testing.T) {
 	index := openIndexAt(t, filepath.Join(dir, "index.db"))
 	sources, encoded := phantomSources(t, 48)
 	blobs := openJournaled(t, filepath.Join(dir, "blobs"), 8<<20, 4)
+	// The journal's goroutines read the failpoint: it is set before any
+	// runs, and switched by the flag.
+	var failing atomic.Bool
+	blobs.failpoint = func(op, path string) error {
+		if failing.Load() && op == "sync" && strings.Contains(path, journalDirName) {
+			return errDiskFull(op, path)
+		}
+		return nil
+	}
 	svc := &archive.Service{Store: index, Blobs: blobs}
 	if _, err := svc.EnableIndexJournal(ctx); err != nil {
 		t.Fatal(err)
@@ -287,12 +297,7 @@ func TestJournalConcurrentIngestsFailingSync(t *testing.T) {
 		}
 	}
 
-	blobs.failpoint = func(op, path string) error {
-		if op == "sync" && strings.Contains(path, journalDirName) {
-			return errDiskFull(op, path)
-		}
-		return nil
-	}
+	failing.Store(true)
 	failed := 0
 	for i, r := range sendAll(sources[half:]) {
 		inst, err := index.Instance(ctx, radmark.UID(sources[half+i].Name))
@@ -314,7 +319,7 @@ func TestJournalConcurrentIngestsFailingSync(t *testing.T) {
 	if failed == 0 {
 		t.Error("no ingest failed while the log's fdatasync did")
 	}
-	blobs.failpoint = nil
+	failing.Store(false)
 	_, _, n, err := index.Counts(ctx)
 	if err != nil {
 		t.Fatal(err)
