@@ -454,6 +454,15 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 	if src.Size > s.maxSize() {
 		return nil, radmark.Errorf(radmark.ETOOLARGE, "object of %d bytes exceeds the limit of %d bytes", src.Size, s.maxSize())
 	}
+	var digest func() (string, error)
+	if src.SHA256 == "" && src.staged == nil && src.Bytes != nil && int64(len(src.Bytes)) == src.Size {
+		// Bytes in memory are hashed from the start, on another core,
+		// while they are parsed, looked up and written. Whatever the
+		// outcome the hash is over before this returns: the caller may
+		// reuse the bytes then.
+		digest = hashLater(src)
+		defer func() { _, _ = digest() }()
+	}
 	inst, ds, err := s.index(src)
 	if err != nil {
 		return nil, err
@@ -483,7 +492,10 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 			if canCommitHashing {
 				return s.commitHashingLater(ctx, src, res, rec, hc, opts)
 			}
-			return s.putHashingLater(ctx, src, res, rec, sp, opts)
+			if digest == nil {
+				digest = hashLater(src)
+			}
+			return s.putHashingLater(ctx, src, res, rec, sp, digest, opts)
 		}
 	}
 	sum := src.SHA256
@@ -491,6 +503,10 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 	case sum != "":
 	case src.staged != nil:
 		sum = src.staged.SHA256()
+	case digest != nil:
+		if sum, err = digest(); err != nil {
+			return nil, err
+		}
 	default:
 		if sum, err = hashSource(src); err != nil {
 			return nil, err
@@ -558,16 +574,15 @@ func (s *Service) prepare(ctx context.Context, src Source, res *Result, opts Ing
 }
 
 // putHashingLater stores a new instance's bytes under a fresh key through
-// the journal and hashes them while the append's fdatasync runs: the
+// the journal while digest, started by the caller, hashes them: the
 // record the journal keeps has no digest (EnableIndexJournal gets it from
 // the blob store after a crash), the index row has it.
-func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, rec *radmark.InstanceRecord, sp syncingPutter, opts IngestOptions) (*prepared, error) {
+func (s *Service) putHashingLater(ctx context.Context, src Source, res *Result, rec *radmark.InstanceRecord, sp syncingPutter, digest func() (string, error), opts IngestOptions) (*prepared, error) {
 	p, meta, err := freshlyNamed(src, res, rec, opts)
 	if err != nil {
 		return nil, err
 	}
 	key := p.key
-	digest := hashLater(src)
 	var info radmark.BlobInfo
 	p.pending, info, err = sp.PutRecordSyncing(ctx, key, io.NewSectionReader(src.Data, 0, src.Size), src.Size, digest, meta)
 	sum, hashErr := digest()
