@@ -305,8 +305,11 @@ func (b *Batch) Finish() ([]Result, error) {
 	// by appends that began after its own.
 	var puts []radmark.PutResult
 	var err error
+	unavailable := "the archive index is unavailable"
 	if s.commitBusy() {
-		err = waitPending(indexed)
+		if err = waitPending(indexed); err != nil {
+			unavailable = "the blob store is unavailable"
+		}
 	}
 	if err == nil {
 		puts, err = s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced,
@@ -322,7 +325,7 @@ func (b *Batch) Finish() ([]Result, error) {
 	if err != nil {
 		for _, p := range indexed {
 			s.discardBlob(ctx, p)
-			p.res.Err = radmark.WrapError(radmark.EUNAVAILABLE, err, "the archive index is unavailable")
+			p.res.Err = radmark.WrapError(radmark.EUNAVAILABLE, err, unavailable)
 		}
 		return results, fmt.Errorf("index instances: %w", err)
 	}
