@@ -97,17 +97,9 @@ func (b *bench) measureCStore(ctx context.Context, storescu string, servers [2]*
 	stored := 0 // instances radmark's archive holds
 	// Repetition -1 is the warm-up, untimed.
 	for r := -1; r < b.plan.cstoreReps; r++ {
-		ct, err := generateCT(b.plan.ingestCT, uint64(5000+r+1))
-		if err != nil {
-			return err
-		}
 		// The files are written before the clock starts and kept until
 		// the run ends (see measureCLIIngest on deleting).
-		dir := filepath.Join(b.tmp, fmt.Sprintf("cstore-files-%d", r+1))
-		if err := ct.writeFiles(dir); err != nil {
-			return err
-		}
-		files, err := filepath.Glob(filepath.Join(dir, "*.dcm"))
+		ct, files, err := b.cstoreFiles(uint64(5000+r+1), fmt.Sprintf("cstore-files-%d", r+1))
 		if err != nil {
 			return err
 		}
@@ -130,6 +122,21 @@ func (b *bench) measureCStore(ctx context.Context, storescu string, servers [2]*
 		}
 	}
 	return nil
+}
+
+// cstoreFiles writes a new copy of the ingest CT (seed) as files into
+// b.tmp/dir, for storescu.
+func (b *bench) cstoreFiles(seed uint64, dir string) (*ctSeries, []string, error) {
+	ct, err := generateCT(b.plan.ingestCT, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir = filepath.Join(b.tmp, dir)
+	if err := ct.writeFiles(dir); err != nil {
+		return nil, nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.dcm"))
+	return ct, files, err
 }
 
 // startDeidRadmark makes, through the API, a project with a reading

@@ -154,15 +154,8 @@ func (b *bench) versusCStore(ctx context.Context, stdout io.Writer, other string
 	stored, nfiles := 0, 0
 	// Round -1 is the warm-up, untimed.
 	for r := -1; r < rounds; r++ {
-		ct, err := generateCT(b.plan.ingestCT, uint64(7000+r+1))
-		if err != nil {
-			return err
-		}
-		dir := filepath.Join(b.tmp, fmt.Sprintf("versus-cstore-files-%d", r+1))
-		if err := ct.writeFiles(dir); err != nil {
-			return err
-		}
-		files, err := filepath.Glob(filepath.Join(dir, "*.dcm"))
+		dir := fmt.Sprintf("versus-cstore-files-%d", r+1)
+		ct, files, err := b.cstoreFiles(uint64(7000+r+1), dir)
 		if err != nil {
 			return err
 		}
@@ -181,7 +174,7 @@ func (b *bench) versusCStore(ctx context.Context, stdout io.Writer, other string
 				return err
 			}
 		}
-		if err := os.RemoveAll(dir); err != nil {
+		if err := os.RemoveAll(filepath.Join(b.tmp, dir)); err != nil {
 			return err
 		}
 		if r < 0 {

@@ -145,6 +145,25 @@ func blobKeys(t *testing.T, s *Store) []string {
 	return keys
 }
 
+// checkStored checks that r is a new instance, indexed with the digest of
+// want, whose blob holds want.
+func checkStored(t *testing.T, index *sqlite.DB, blobs *Store, r archive.Result, want []byte) {
+	t.Helper()
+	if r.Err != nil || r.Status != radmark.PutStored {
+		t.Fatalf("%s: %v %v", r.Name, r.Status, r.Err)
+	}
+	inst, err := index.Instance(t.Context(), r.SOPInstanceUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.SHA256 != digest(want) {
+		t.Errorf("%s indexed with sha256 %s, want %s", r.Name, inst.SHA256, digest(want))
+	}
+	if got, err := readObject(blobs, inst.BlobKey); err != nil || got != string(want) {
+		t.Errorf("%s: blob %s: %v, %d bytes", r.Name, inst.BlobKey, err, len(got))
+	}
+}
+
 // TestJournalArchiveHashesWhileSyncing: with the index journal on, a new
 // instance is stored under a fresh key and hashed while the append is
 // made durable; the index still gets the right digest. A re-send of the
@@ -171,19 +190,7 @@ func TestJournalArchiveHashesWhileSyncing(t *testing.T) {
 		return res
 	}
 	for i, r := range ingest(sources) {
-		if r.Err != nil || r.Status != radmark.PutStored {
-			t.Fatalf("%s: %v %v", r.Name, r.Status, r.Err)
-		}
-		inst, err := index.Instance(ctx, r.SOPInstanceUID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if inst.SHA256 != digest(encoded[i]) {
-			t.Errorf("%s indexed with sha256 %s, want %s", r.Name, inst.SHA256, digest(encoded[i]))
-		}
-		if got, err := readObject(blobs, inst.BlobKey); err != nil || got != string(encoded[i]) {
-			t.Errorf("%s: blob %s: %v, %d bytes", r.Name, inst.BlobKey, err, len(got))
-		}
+		checkStored(t, index, blobs, r, encoded[i])
 	}
 	stored := blobKeys(t, blobs)
 	if len(stored) != len(sources) {
@@ -282,19 +289,7 @@ func TestJournalConcurrentIngestsFailingSync(t *testing.T) {
 	}
 	half := len(sources) / 2
 	for i, r := range sendAll(sources[:half]) {
-		if r.Err != nil || r.Status != radmark.PutStored {
-			t.Fatalf("%s: %v %v", r.Name, r.Status, r.Err)
-		}
-		inst, err := index.Instance(ctx, r.SOPInstanceUID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if inst.SHA256 != digest(encoded[i]) {
-			t.Errorf("%s indexed with sha256 %s, want %s", r.Name, inst.SHA256, digest(encoded[i]))
-		}
-		if got, err := readObject(blobs, inst.BlobKey); err != nil || got != string(encoded[i]) {
-			t.Errorf("%s: blob %s: %v, %d bytes", r.Name, inst.BlobKey, err, len(got))
-		}
+		checkStored(t, index, blobs, r, encoded[i])
 	}
 
 	failing.Store(true)
