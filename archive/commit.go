@@ -49,6 +49,19 @@ func (s *Service) putInstances(ctx context.Context, records []*radmark.InstanceR
 	job := &indexJob{ctx: ctx, records: records, opts: opts, done: make(chan indexDone, 1), lead: make(chan struct{}, 1)}
 	c := &s.commit
 	c.mu.Lock()
+	busy := c.running
+	c.mu.Unlock()
+	if busy && opts.BeforeCommit != nil {
+		// This job would queue behind the running commit anyway: it does
+		// its own waiting (its blobs' appends) first, so that the group
+		// it joins is not held up by it, nor it by appends that began
+		// after its own. BeforeCommit runs again in the transaction, and
+		// must give the same answer.
+		if err := opts.BeforeCommit(); err != nil {
+			return nil, err
+		}
+	}
+	c.mu.Lock()
 	c.pending = append(c.pending, job)
 	leader := !c.running
 	c.running = true
@@ -137,12 +150,4 @@ func (s *Service) commitGroup() {
 		off += len(j.records)
 		j.done <- d
 	}
-}
-
-// commitBusy reports whether a group commit is running.
-func (s *Service) commitBusy() bool {
-	c := &s.commit
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.running
 }

@@ -155,12 +155,19 @@ func waitPending(indexed []*prepared) error {
 	for _, p := range indexed {
 		if p.pending != nil {
 			if _, err := p.pending.Wait(); err != nil {
-				return err
+				return appendError{err}
 			}
 		}
 	}
 	return nil
 }
+
+// appendError is a blob append that failed to become durable: the blob
+// store, not the index, failed the batch.
+type appendError struct{ err error }
+
+func (e appendError) Error() string { return e.err.Error() }
+func (e appendError) Unwrap() error { return e.err }
 
 // abandonPending gives up the appends never waited for: their objects
 // never become visible, so there is nothing to discard (Wait, after
@@ -298,23 +305,10 @@ func (b *Batch) Finish() ([]Result, error) {
 	if ev := b.opts.Audit.pending(); ev != nil {
 		events = []*radmark.AuditEvent{ev}
 	}
-	// Each pending append is waited for just before the index commits,
-	// or abandoned when it does not. While another group commits, this
-	// batch would queue behind it anyway: it waits for its own appends
-	// first, so that the group it joins is not held up by them, nor it
-	// by appends that began after its own.
-	var puts []radmark.PutResult
-	var err error
-	unavailable := "the archive index is unavailable"
-	if s.commitBusy() {
-		if err = waitPending(indexed); err != nil {
-			unavailable = "the blob store is unavailable"
-		}
-	}
-	if err == nil {
-		puts, err = s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced,
-			BeforeCommit: func() error { return waitPending(indexed) }, Audit: events})
-	}
+	// Each pending append is waited for before the index commits, or
+	// abandoned when it does not.
+	puts, err := s.putInstances(ctx, records, radmark.PutOptions{Overwrite: b.opts.Overwrite, Unsynced: unsynced,
+		BeforeCommit: func() error { return waitPending(indexed) }, Audit: events})
 	if err == nil && events != nil {
 		b.opts.Audit.stored.Store(true)
 	}
@@ -323,6 +317,10 @@ func (b *Batch) Finish() ([]Result, error) {
 		p.indexDone()
 	}
 	if err != nil {
+		unavailable := "the archive index is unavailable"
+		if errors.As(err, new(appendError)) {
+			unavailable = "the blob store is unavailable"
+		}
 		for _, p := range indexed {
 			s.discardBlob(ctx, p)
 			p.res.Err = radmark.WrapError(radmark.EUNAVAILABLE, err, unavailable)

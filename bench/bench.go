@@ -91,11 +91,7 @@ func (b *bench) logf(format string, args ...any) {
 // error (it stops whichever server did start).
 func (b *bench) pair(ctx context.Context, label string) ([2]*server, func(), error) {
 	var servers [2]*server
-	stop := func() {
-		for _, s := range servers {
-			s.stop()
-		}
-	}
+	stop := func() { stopAll(servers[:]) }
 	rdir, odir := filepath.Join(b.tmp, label+"-radmark"), filepath.Join(b.tmp, label+"-orthanc")
 	for _, d := range []string{rdir, odir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

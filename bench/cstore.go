@@ -58,11 +58,7 @@ func (b *bench) cstorePhase(ctx context.Context, rep *report) error {
 		return fmt.Errorf("the cstore phase needs dcmtk's storescu: %w (install dcmtk: scripts/install-deps.sh test)", err)
 	}
 	var servers [2]*server
-	defer func() {
-		for _, s := range servers {
-			s.stop()
-		}
-	}()
+	defer stopAll(servers[:])
 	rdir, odir := filepath.Join(b.tmp, "dimse-radmark"), filepath.Join(b.tmp, "dimse-orthanc")
 	for _, d := range []string{rdir, odir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

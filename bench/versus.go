@@ -50,22 +50,13 @@ func (b *bench) versusRun(ctx context.Context, stdout io.Writer) error {
 // versusIngest compares the builds on STOW-RS ingest, a row per uploader
 // setting.
 func (b *bench) versusIngest(ctx context.Context, stdout io.Writer, other string) error {
-	var err error
 	var servers [2]*server
-	defer func() {
-		for _, s := range servers {
-			s.stop()
-		}
-	}()
-	for i, bin := range []string{b.radmarkBin, other} {
-		dir := filepath.Join(b.tmp, fmt.Sprintf("versus-%c", 'A'+i))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if servers[i], err = startRadmark(ctx, bin, dir, false); err != nil {
-			return err
-		}
-		servers[i].name = fmt.Sprintf("radmark %c (%s)", 'A'+i, bin)
+	defer stopAll(servers[:])
+	err := b.startVersus(&servers, other, "versus", func(bin, dir string) (*server, error) {
+		return startRadmark(ctx, bin, dir, false)
+	})
+	if err != nil {
+		return err
 	}
 	b.logf("versus: A %s at %s, B %s at %s", b.radmarkBin, servers[0].root, other, servers[1].root)
 
@@ -133,20 +124,12 @@ func (b *bench) versusCStore(ctx context.Context, stdout io.Writer, other string
 		return fmt.Errorf("comparing C-STORE needs dcmtk's storescu: %w", err)
 	}
 	var servers [2]*server
-	defer func() {
-		for _, s := range servers {
-			s.stop()
-		}
-	}()
-	for i, bin := range []string{b.radmarkBin, other} {
-		dir := filepath.Join(b.tmp, fmt.Sprintf("versus-dimse-%c", 'A'+i))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if servers[i], err = b.startDeidRadmark(ctx, bin, dir); err != nil {
-			return err
-		}
-		servers[i].name = fmt.Sprintf("radmark %c (%s)", 'A'+i, bin)
+	defer stopAll(servers[:])
+	err = b.startVersus(&servers, other, "versus-dimse", func(bin, dir string) (*server, error) {
+		return b.startDeidRadmark(ctx, bin, dir)
+	})
+	if err != nil {
+		return err
 	}
 	rounds := b.versusRounds()
 	var rates [2][]float64
@@ -191,4 +174,28 @@ func (b *bench) versusCStore(ctx context.Context, stdout io.Writer, other string
 	fmt.Fprintln(stdout, "|---|---:|---:|---:|---|")
 	fmt.Fprintf(stdout, "| one association, %d files | %.1f | %.1f | %.3f | %.3f – %.3f |\n", nfiles, medianFloat(rates[0]), medianFloat(rates[1]), medianFloat(ratios), lo, hi)
 	return nil
+}
+
+// startVersus starts -radmark as A and other as B, each with start in its
+// own folder b.tmp/prefix-A or -B, named for the tables and logs.
+func (b *bench) startVersus(servers *[2]*server, other, prefix string, start func(bin, dir string) (*server, error)) error {
+	for i, bin := range []string{b.radmarkBin, other} {
+		dir := filepath.Join(b.tmp, fmt.Sprintf("%s-%c", prefix, 'A'+i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		s, err := start(bin, dir)
+		if err != nil {
+			return err
+		}
+		s.name = fmt.Sprintf("radmark %c (%s)", 'A'+i, bin)
+		servers[i] = s
+	}
+	return nil
+}
+
+func stopAll(servers []*server) {
+	for _, s := range servers {
+		s.stop()
+	}
 }

@@ -307,6 +307,8 @@ func TestJournalConcurrentIngestsFailingSync(t *testing.T) {
 			t.Errorf("%s: %v; want stored or unavailable", r.Name, r.Err)
 		case err == nil:
 			t.Errorf("%s: refused (%v), but indexed", r.Name, r.Err)
+		case !strings.Contains(radmark.ErrorMessage(r.Err), "blob store"):
+			t.Errorf("%s: %q; want it to blame the blob store, whose sync failed", r.Name, radmark.ErrorMessage(r.Err))
 		default:
 			failed++
 		}
