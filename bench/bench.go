@@ -41,6 +41,9 @@ func newBench(ctx context.Context, o options, log io.Writer) (*bench, error) {
 	default:
 		b.plan = fullPlan()
 	}
+	if o.ingest != nil {
+		b.plan.ingestSettings = o.ingest
+	}
 	// A comparison of two radmark builds (-versus) needs no Orthanc.
 	for _, f := range []string{o.orthanc, o.orthancPlugin} {
 		if _, err := os.Stat(f); err != nil && o.versus == "" {

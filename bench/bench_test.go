@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +258,24 @@ func TestVersusOptions(t *testing.T) {
 		if o, err := parseOptions([]string{"-versus", "b", "-radmark", "a", "-only", only}, io.Discard); err != nil || o.versus != "b" {
 			t.Errorf("parseOptions of a valid -versus run (-only %s): %+v, %v", only, o, err)
 		}
+	}
+}
+
+func TestIngestOption(t *testing.T) {
+	o, err := parseOptions([]string{"-radmark", "a", "-ingest", "1x4x4, 10x2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []stowSetting{{1, 4, 4}, {10, 2, 1}}
+	if !slices.Equal(o.ingest, want) {
+		t.Errorf("-ingest 1x4x4,10x2 gave %v, want %v", o.ingest, want)
+	}
+	for _, bad := range []string{"1", "1x", "0x4", "1x4x4x4", "axb", "1x2000", ""} {
+		if _, err := parseOptions([]string{"-radmark", "a", "-ingest", bad + ",1x1"}, io.Discard); err == nil {
+			t.Errorf("-ingest %q accepted", bad+",1x1")
+		}
+	}
+	if _, err := parseOptions([]string{"-radmark", "a", "-ingest", "1x1", "-out", "x.md"}, io.Discard); err == nil {
+		t.Error("-ingest with -out accepted")
 	}
 }

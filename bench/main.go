@@ -71,6 +71,9 @@ type options struct {
 	// versus is a second radmark binary to compare with -radmark on
 	// STOW-RS ingest instead of Orthanc (see versus.go).
 	versus string
+	// ingest, when set, replaces the plan's STOW-RS uploader settings
+	// (-ingest).
+	ingest []stowSetting
 	// plan overrides the full or quick plan (tests).
 	plan *plan
 	// command is how this run was started, printed so a reader can
@@ -96,6 +99,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.profileDir, "profile", "", "also write CPU profiles of radmark for each phase into this directory (builds a profiling copy of radmark from -radmark-src; figures from such a run are not for the table)")
 	fs.StringVar(&o.radmarkSrc, "radmark-src", ".", "radmark source tree (module root), for -profile")
 	fs.StringVar(&o.versus, "versus", "", "instead of Orthanc, compare this second radmark binary with -radmark on STOW-RS ingest and C-STORE (two servers side by side, alternating rounds; a change's effect is then not lost in the machine's drift between runs); -only ingest or -only cstore restricts it")
+	ingest := fs.String("ingest", "", "comma-separated STOW-RS uploader settings to run instead of the plan's, each FILESxCONCURRENT or FILESxCONCURRENTxCTS (files per request × requests in flight × CTs back to back), e.g. 1x4x4; not with -out")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -117,6 +121,18 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		}
 		if o.radmark == "" {
 			return o, errors.New("-versus needs -radmark, the build to compare with")
+		}
+	}
+	if *ingest != "" {
+		if o.out != "" {
+			return o, errors.New("-ingest runs part of the plan: a results section needs all of it, so it takes no -out")
+		}
+		for _, spec := range strings.Split(*ingest, ",") {
+			setting, err := parseStowSetting(strings.TrimSpace(spec))
+			if err != nil {
+				return o, fmt.Errorf("-ingest: %w", err)
+			}
+			o.ingest = append(o.ingest, setting)
 		}
 	}
 	if *only != "" {

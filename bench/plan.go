@@ -1,6 +1,10 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // stowSetting is how an uploader sends files: perRequest files in one
 // multipart/related body, concurrency bodies in flight at a time; series
@@ -17,6 +21,23 @@ func (s stowSetting) String() string {
 		str += fmt.Sprintf(", %d CTs back to back", s.series)
 	}
 	return str
+}
+
+// parseStowSetting reads FILESxCONCURRENT or FILESxCONCURRENTxCTS.
+func parseStowSetting(spec string) (stowSetting, error) {
+	parts := strings.Split(spec, "x")
+	if len(parts) < 2 || len(parts) > 3 {
+		return stowSetting{}, fmt.Errorf("%q is not FILESxCONCURRENT or FILESxCONCURRENTxCTS (e.g. 1x4 or 1x4x4)", spec)
+	}
+	n := []int{0, 0, 1}
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil || v < 1 || v > 1000 {
+			return stowSetting{}, fmt.Errorf("%q: %q is not a count from 1 to 1000", spec, p)
+		}
+		n[i] = v
+	}
+	return stowSetting{perRequest: n[0], concurrency: n[1], series: n[2]}, nil
 }
 
 // seriesCount is how many CTs one timed run sends.
