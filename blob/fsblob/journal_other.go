@@ -19,3 +19,5 @@ func syncAll(string) error           { return errNoJournal }
 
 func allocate(f *os.File, size int64) error { return f.Truncate(size) }
 func startWriteback(*os.File, int64, int64) {}
+
+func setDirect(*os.File, bool) error { return errors.ErrUnsupported }

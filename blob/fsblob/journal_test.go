@@ -803,3 +803,55 @@ func TestJournalPrewritesFreshSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalFreesSegmentsOneByOne: while segments run short the mover
+// checkpoints after each segment's records are in the tree, so uploads
+// get space back before the whole queue is moved.
+func TestJournalFreesSegmentsOneByOne(t *testing.T) {
+	s := openJournaled(t, "", 1<<20, 4)
+	j := s.j
+	release := holdMover(t, s)
+	data := strings.Repeat("s", 400<<10) // two to a segment
+	for i := range 6 {
+		mustPut(t, s, fmt.Sprintf("seg/%d", i), data)
+	}
+	j.mu.Lock()
+	free, queued := len(j.free), len(j.queue)
+	j.mu.Unlock()
+	if free != 1 || queued != 6 {
+		t.Fatalf("6 objects in 4 segments of two: %d free, %d queued; want 1 and 6", free, queued)
+	}
+	freed, err := j.moveWhileDue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.mu.Lock()
+	queued = len(j.queue)
+	j.mu.Unlock()
+	if !freed || queued != 4 {
+		t.Fatalf("the mover under pressure moved %d records (freed %v); want the first segment's two, then a checkpoint", 6-queued, freed)
+	}
+	if err := j.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	j.mu.Lock()
+	free = len(j.free)
+	j.mu.Unlock()
+	if free != 2 {
+		t.Fatalf("after moving one segment's records and a checkpoint: %d segments free, want 2", free)
+	}
+	// With segments to spare again the rest waits in the log for a pause.
+	if err := j.moveAndCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	for i := range 6 {
+		key := fmt.Sprintf("seg/%d", i)
+		if moved := inTree(s, key); moved != (i < 2) {
+			t.Errorf("%s in the tree: %v, want %v", key, moved, i < 2)
+		}
+		if got, err := readObject(s, key); err != nil || got != data {
+			t.Errorf("Get(%s): %d bytes, %v", key, len(got), err)
+		}
+	}
+}

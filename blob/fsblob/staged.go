@@ -163,9 +163,12 @@ func writeChunks(f *os.File, chunks [][]byte) error {
 }
 
 // memReader reads the chunks in order.
-func (st *Staged) memReader() io.Reader {
-	rs := make([]io.Reader, len(st.chunks))
-	for i, c := range st.chunks {
+func (st *Staged) memReader() io.Reader { return chunkReader(st.chunks) }
+
+// chunkReader reads chunks in order.
+func chunkReader(chunks [][]byte) io.Reader {
+	rs := make([]io.Reader, len(chunks))
+	for i, c := range chunks {
 		rs[i] = bytes.NewReader(c)
 	}
 	return io.MultiReader(rs...)
