@@ -161,7 +161,7 @@ func (r *report) environmentTable(p func(string, ...any)) {
 
 // quiesceNote says how timed runs start, and what that leaves out of
 // radmark's figures.
-const quiesceNote = "Before each timed run the benchmark waits until neither server has used CPU for 300 ms and then runs `sync`, so that work left from the run before — radmark's blob journal moving objects into its folder tree, either server's files being written back by the kernel — lands in nobody's time. radmark's journal keeps a burst's objects in its log and moves them when uploads pause (or when a quarter of its 512 MiB is left free): for a single 300-slice CT that copy happens after the clock stops and is in neither the time nor the CPU column; the \"CTs back to back\" row sends more than the journal holds, so there the mover runs during the upload."
+const quiesceNote = "Before each timed run the benchmark waits until neither server has used CPU for 300 ms and then runs `sync`, so that work left from the run before — radmark's blob journal moving objects into its folder tree, either server's files being written back by the kernel — lands in nobody's time. radmark's journal keeps a burst's objects in its log and moves them when uploads pause (or when a quarter of its 512 MiB is left free): for a single 300-slice CT that copy happens after the clock stops and is in neither the time nor the CPU column; the \"CTs back to back\" row sends more than the journal holds, so there the mover runs during the upload (it then writes around the page cache and frees the log segment by segment)."
 
 func (r *report) ingestTable(p func(string, ...any)) {
 	if len(r.ingest) == 0 {
