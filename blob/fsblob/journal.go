@@ -1547,34 +1547,21 @@ func (j *journal) moveOne(rec *record, direct bool) error {
 			os.Remove(f.Name())
 		}
 	}()
-	wrote := false
 	if direct && !j.noDirect {
 		err = writeDirect(f, j.objectReader(rec), rec.size, j.alignedBuffer())
-		switch {
-		case errors.Is(err, errDirectUnsupported):
+		if errors.Is(err, errDirectUnsupported) {
 			// Not on this file system: write through the page cache from
 			// now on.
 			j.noDirect = true
-			if err := rewind(f); err != nil {
-				return err
+			if err = rewind(f); err == nil {
+				_, err = io.Copy(f, j.objectReader(rec))
 			}
-		case err != nil:
-			return err
-		default:
-			wrote = true
 		}
+	} else {
+		_, err = io.Copy(f, j.objectReader(rec))
 	}
-	if !wrote {
-		if rec.mem != nil {
-			err = writeChunks(f, rec.mem)
-		} else {
-			buf := copyBuffers.Get().(*[]byte)
-			_, err = io.CopyBuffer(f, j.objectReader(rec), *buf)
-			copyBuffers.Put(buf)
-		}
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	setSHA256(f, rec.sum)
 	if err := f.Close(); err != nil {

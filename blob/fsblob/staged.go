@@ -126,10 +126,8 @@ func (st *Staged) spill() error {
 	// From here on the temp file's writer hashes what arrives.
 	st.catchUpHash(st.chunks)
 	st.w.f = f
-	for _, c := range st.chunks {
-		if _, err := f.Write(c); err != nil {
-			return err
-		}
+	if err := writeChunks(f, st.chunks); err != nil {
+		return err
 	}
 	st.freeMem()
 	return nil
