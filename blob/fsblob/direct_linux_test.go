@@ -195,3 +195,40 @@ func TestJournalMovesDirectUnderPressure(t *testing.T) {
 		t.Errorf("Get(q/0): %d bytes (%v), want the %d put", len(got), err, 300<<10)
 	}
 }
+
+// TestJournalMovesWhereODirectIsRefused: a file system that refuses
+// O_DIRECT gets the mover's buffered writes, and the objects whole.
+func TestJournalMovesWhereODirectIsRefused(t *testing.T) {
+	s := openJournaled(t, "", 1<<20, 4)
+	j := s.j
+	refused := 0
+	s.failpoint = func(op, _ string) error {
+		if op == "direct" {
+			refused++
+			return errDirectUnsupported
+		}
+		return nil
+	}
+	release := holdMover(t, s)
+	want := map[string][]byte{}
+	for i := range 6 {
+		key := fmt.Sprintf("r/%d", i)
+		want[key] = pattern(400<<10+i*333, i)
+		if _, err := s.Put(t.Context(), key, bytes.NewReader(want[key]), int64(len(want[key]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.moveQueued(nil); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if refused != 1 || !j.noDirect {
+		t.Errorf("O_DIRECT tried %d times (noDirect %v), want once and then given up", refused, j.noDirect)
+	}
+	for key, data := range want {
+		got, err := os.ReadFile(s.path(key))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s in the tree: %d bytes (%v), want the %d put", key, len(got), err, len(data))
+		}
+	}
+}

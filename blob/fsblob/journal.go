@@ -1548,7 +1548,9 @@ func (j *journal) moveOne(rec *record, direct bool) error {
 		}
 	}()
 	if direct && !j.noDirect {
-		err = writeDirect(f, j.objectReader(rec), rec.size, j.alignedBuffer())
+		if err = j.s.fail("direct", f.Name()); err == nil {
+			err = writeDirect(f, j.objectReader(rec), rec.size, j.alignedBuffer())
+		}
 		if errors.Is(err, errDirectUnsupported) {
 			// Not on this file system: write through the page cache from
 			// now on.
